@@ -1,0 +1,72 @@
+"""optuna-storage-kit: pluggable, certified storage backends for Optuna.
+
+>>> import optuna, optuna_storage_kit
+>>> study = optuna.create_study(storage="optuna+memory://")
+
+See :func:`open_storage` for URLs and options, and :mod:`optuna_storage_kit.hookspecs` for
+writing a backend.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from optuna_storage_kit import errors
+from optuna_storage_kit._backend import Backend
+from optuna_storage_kit._capabilities import Capabilities
+from optuna_storage_kit._open import open_storage
+from optuna_storage_kit._options import HEARTBEAT_OPTIONS, Option
+from optuna_storage_kit._optuna_patch import install as _install_optuna_patch
+from optuna_storage_kit._registry import BrokenPlugin, Registry, get_registry
+from optuna_storage_kit._serialization import MAX_DEPTH, check_attr, normalize_value
+from optuna_storage_kit._strict import KitStorage
+from optuna_storage_kit._urls import StorageURL, mask_url
+from optuna_storage_kit.errors import (
+    BackendUnavailableError,
+    DuplicateSchemeError,
+    IncompatiblePluginError,
+    InvalidOptionError,
+    InvalidURLError,
+    NoSuchBackendError,
+    PluginError,
+    SerializationError,
+    StorageKitError,
+)
+from optuna_storage_kit.hookspecs import SPEC_VERSION, hookimpl
+
+try:
+    __version__ = version("optuna-storage-kit")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "HEARTBEAT_OPTIONS",
+    "MAX_DEPTH",
+    "SPEC_VERSION",
+    "Backend",
+    "BackendUnavailableError",
+    "BrokenPlugin",
+    "Capabilities",
+    "DuplicateSchemeError",
+    "IncompatiblePluginError",
+    "InvalidOptionError",
+    "InvalidURLError",
+    "KitStorage",
+    "NoSuchBackendError",
+    "Option",
+    "PluginError",
+    "Registry",
+    "SerializationError",
+    "StorageKitError",
+    "StorageURL",
+    "__version__",
+    "check_attr",
+    "errors",
+    "get_registry",
+    "hookimpl",
+    "mask_url",
+    "normalize_value",
+    "open_storage",
+]
+
+_install_optuna_patch()

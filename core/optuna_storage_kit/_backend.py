@@ -1,0 +1,94 @@
+"""The descriptor a plugin registers for each backend it provides."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from optuna_storage_kit._capabilities import Capabilities
+from optuna_storage_kit._options import COMMON_OPTIONS, HEARTBEAT_OPTIONS, Option
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+    from optuna_storage_kit._urls import StorageURL
+
+__all__ = ["Backend", "OpenFunction"]
+
+OpenFunction = Callable[["StorageURL", Mapping[str, Any]], "BaseStorage"]
+"""``open(url, options) -> BaseStorage``: see :class:`Backend`."""
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9.-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """What a plugin tells optuna-storage-kit about one backend.
+
+    Register it from the ``register_backends`` hook (see :mod:`optuna_storage_kit.hookspecs`).
+
+    Args:
+        name: A short unique name, e.g. ``"sqlite-rust"``; lower case, digits, ``-`` and ``_``.
+        schemes: The URL schemes it serves: ``("sqlite",)`` claims ``optuna+sqlite://``.
+        version: The backend's own version, usually its distribution's.
+        spec_version: The :data:`~optuna_storage_kit.SPEC_VERSION` the backend was written for.
+            optuna-storage-kit refuses a backend whose spec version it does not implement.
+        open: ``open(url, options) -> BaseStorage``. ``url`` is a
+            :class:`~optuna_storage_kit.StorageURL` without query parameters; ``options`` holds
+            every option in :attr:`all_options`, validated, with defaults filled in. It returns
+            a new storage; it must not validate attribute values (the core does that once for
+            every backend) and may raise only ``optuna_storage_kit.errors`` exceptions,
+            ``OSError``, or the driver's connection errors.
+        capabilities: What the backend claims; the conformance kit holds it to each claim.
+        options: The backend's own options. The heartbeat options are added automatically when
+            ``capabilities.heartbeat`` is set.
+        description: One line shown by ``osk backends``.
+        describe: Optional ``describe(storage) -> {label: text}`` for ``osk info``, e.g.
+            ``{"format": "Optuna RDB schema 12"}``. It receives what ``open`` returned.
+    """
+
+    name: str
+    schemes: tuple[str, ...]
+    version: str
+    spec_version: int
+    open: OpenFunction
+    capabilities: Capabilities = Capabilities()
+    options: tuple[Option, ...] = ()
+    description: str = ""
+    describe: Callable[[BaseStorage], Mapping[str, str]] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.schemes, str):
+            object.__setattr__(self, "schemes", (self.schemes,))
+        else:
+            object.__setattr__(self, "schemes", tuple(self.schemes))
+        object.__setattr__(self, "options", tuple(self.options))
+
+    def problems(self) -> list[str]:
+        """Return what is wrong with this descriptor (empty when it is valid)."""
+        found = []
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            found.append(f"name {self.name!r} must match {_NAME.pattern}")
+        if not self.schemes:
+            found.append("it declares no URL scheme")
+        for scheme in self.schemes:
+            if not isinstance(scheme, str) or not _SCHEME.match(scheme):
+                found.append(f"scheme {scheme!r} must match {_SCHEME.pattern} (no 'optuna+')")
+        if not callable(self.open):
+            found.append("open is not callable")
+        if not isinstance(self.capabilities, Capabilities):
+            found.append("capabilities must be an optuna_storage_kit.Capabilities")
+        names = [o.name for o in self.all_options]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            found.append(f"options declared twice: {', '.join(dupes)}")
+        return found
+
+    @property
+    def all_options(self) -> tuple[Option, ...]:
+        """Every option the backend accepts: its own, the common and the heartbeat ones."""
+        extra = HEARTBEAT_OPTIONS if self.capabilities.heartbeat else ()
+        return (*COMMON_OPTIONS, *extra, *self.options)

@@ -1,0 +1,66 @@
+"""Capability flags a backend declares about itself."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+__all__ = ["Capabilities"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """Yes/no facts about a backend, each ``False`` unless the backend claims it.
+
+    The conformance kit tests every claimed capability and skips, with the reason shown, the
+    tests of capabilities that are not claimed. A claim that fails its tests is a failure.
+    """
+
+    thread_safe: bool = False
+    """One storage object may be shared by many threads at once."""
+
+    multi_process: bool = False
+    """Several processes may open the same store at once, each through its own storage object."""
+
+    multi_host: bool = False
+    """Workers on different machines may share the store (a server database, for example)."""
+
+    persistent: bool = False
+    """Data outlives the process: reopening the same URL shows what was written before."""
+
+    durable: bool = False
+    """A write that returned survives a kill (SIGKILL) of the writing process."""
+
+    heartbeat: bool = False
+    """Supports ``heartbeat_interval``, ``grace_period`` and the stale-trial callback."""
+
+    async_api: bool = False
+    """Offers awaitable versions of the storage methods (see the backend's docs)."""
+
+    counters: bool = False
+    """The storage has ``osk_counters() -> dict[str, int]`` with deterministic operation counts
+    (``statements``, ``round_trips``, ``fsyncs``, ``commits``: whichever apply)."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Return the names of all capability flags, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> Capabilities:
+        """Build capabilities from flag names, e.g. ``Capabilities.of(["durable"])``.
+
+        Raises:
+            ValueError: A name is not a capability flag.
+        """
+        names = tuple(names)
+        unknown = sorted(set(names) - set(cls.names()))
+        if unknown:
+            raise ValueError(
+                f"unknown capabilities {unknown}; valid ones are {', '.join(cls.names())}"
+            )
+        return cls(**dict.fromkeys(names, True))
+
+    def claimed(self) -> tuple[str, ...]:
+        """Return the names of the flags that are ``True``."""
+        return tuple(name for name in self.names() if getattr(self, name))
