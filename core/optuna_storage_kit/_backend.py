@@ -48,6 +48,9 @@ class Backend:
         description: One line shown by ``osk backends``.
         describe: Optional ``describe(storage) -> {label: text}`` for ``osk info``, e.g.
             ``{"format": "Optuna RDB schema 12"}``. It receives what ``open`` returned.
+        thresholds: The performance limits the conformance kit holds this backend to, by the
+            names the kit defines (ratios to the reference backend and per-trial counts), e.g.
+            ``{"random_5000.ratio": 1.5, "random_5000.statements_per_trial": 6}``.
     """
 
     name: str
@@ -55,10 +58,11 @@ class Backend:
     version: str
     spec_version: int
     open: OpenFunction
-    capabilities: Capabilities = Capabilities()
+    capabilities: Capabilities = dataclasses.field(default_factory=Capabilities)
     options: tuple[Option, ...] = ()
     description: str = ""
     describe: Callable[[BaseStorage], Mapping[str, str]] | None = None
+    thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.schemes, str):

@@ -156,8 +156,9 @@ def resolve_options(
             continue
         if not heartbeat_supported and name in {o.name for o in HEARTBEAT_OPTIONS}:
             raise InvalidOptionError(
-                f"backend {backend!r} does not support heartbeats, so option {name!r} cannot be "
-                "used; choose a backend whose capabilities include 'heartbeat' (see `osk backends`)"
+                f"backend {backend!r} does not support heartbeats, so option {name!r} cannot "
+                "be used; choose a backend whose capabilities include 'heartbeat' "
+                "(see `osk backends`)"
             )
         valid = ", ".join(sorted(by_name)) or "(none)"
         raise InvalidOptionError(

@@ -306,9 +306,8 @@ class Registry:
             try:
                 caller(cli=cli)
             except Exception as err:
-                warn(
-                    f"plugin {self._pm.get_name(plugin)!r} could not add commands: {_one_line(err)}"
-                )
+                name = self._pm.get_name(plugin)
+                warn(f"plugin {name!r} could not add commands: {_one_line(err)}")
 
 
 def _who(entry: _Entry) -> str:
