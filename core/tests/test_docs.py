@@ -49,3 +49,18 @@ def test_every_capability_has_a_docstring(field: str) -> None:
     source = inspect.getsource(osk.Capabilities)
     block = source.split(f"    {field}: bool = False", 1)[1]
     assert block.lstrip().startswith('"""'), f"capability {field!r} needs a one-line docstring"
+
+
+def test_readme_opens_with_the_two_commands_ci_runs() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    lines = (root / "README.md").read_text().splitlines()
+    assert lines[2:6] == [
+        "```bash",
+        "python3 -m pip install --quiet uv && uv sync && uv run osk demo",
+        "uv run tox",
+        "```",
+    ]
+    ci = (root / ".ci" / "run").read_text()
+    assert "sed -n '3p'" in ci  # .ci/run runs the second line of that block
