@@ -72,8 +72,8 @@ def register_backends(register: Callable[[Backend], None]) -> None:
         register: Takes one :class:`~optuna_storage_kit.Backend`.
 
     Raises:
-        Anything raised here marks this plugin as broken (shown by ``osk backends``) and leaves
-        other plugins working.
+        Exception: Anything raised here marks this plugin as broken (shown by
+            ``osk backends``) and leaves other plugins working.
 
     Since spec version 1.
     """
@@ -88,7 +88,8 @@ def register_commands(cli: click.Group) -> None:
             ``@cli.command()``. Use a name unlikely to clash, usually the backend's.
 
     Raises:
-        Anything raised here is reported as a warning by ``osk`` and the other commands remain.
+        Exception: Anything raised here is reported as a warning by ``osk``; the other
+            commands remain.
 
     Since spec version 1.
     """

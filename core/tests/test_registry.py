@@ -96,6 +96,7 @@ def osk_direction() -> object:
         ),
         (good("Bad Name", "bad"), "name 'Bad Name' must match"),
         (good("badscheme", "optuna+x"), "scheme 'optuna+x' must match"),
+        (good("dashed", "my-db"), "scheme 'my-db' must match"),
         (
             "import optuna_storage_kit as osk\n"
             "@osk.hookimpl\n"
@@ -113,6 +114,7 @@ def osk_direction() -> object:
         "older-spec",
         "invalid-name",
         "invalid-scheme",
+        "unparsable-scheme",
         "not-a-backend",
     ],
 )
