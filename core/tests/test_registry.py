@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 import optuna_storage_kit as osk
+from optuna_storage_kit._registry import KNOWN_SCHEMES
 
 GOOD_PLUGIN = """
 import optuna_storage_kit as osk
@@ -137,14 +138,16 @@ def test_broken_plugin_is_listed_and_others_still_work(
 
 
 def test_missing_scheme_names_installed_schemes_and_broken_plugins(
-    installed_plugins: Install,
+    installed_plugins: Install, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A first-party scheme whose package is not installed (ours all are, in this workspace).
+    monkeypatch.setitem(KNOWN_SCHEMES, "fakedb", ("osk-fakedb", "fakedb"))
     installed_plugins("osk-broken", "broken", "raise ImportError('boom')\n")
     with pytest.raises(osk.NoSuchBackendError) as info:
-        osk.Registry().backend_for("journal")
+        osk.Registry().backend_for("fakedb")
     message = str(info.value)
-    assert "Installed: optuna+memory://" in message
-    assert 'pip install "optuna-storage-kit[journal]"' in message
+    assert "Installed: " in message and "optuna+memory://" in message
+    assert 'pip install "optuna-storage-kit[fakedb]"' in message
     assert "plugins that failed to load: broken" in message
 
 
