@@ -47,20 +47,28 @@ def optimize(
 class _Recorder:
     """An objective that records which trial numbers it ran (to catch double pops)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = 0.0) -> None:
         self.ran: list[int] = []
+        self.seconds = seconds
 
     def __call__(self, trial: Trial) -> float:
         self.ran.append(trial.number)
+        if self.seconds:
+            time.sleep(self.seconds)  # a trial that takes a moment, so claims overlap
         return random_objective(trial)
 
 
 def optimize_in_process(
-    spec: str, directory: str, study_name: str, n_trials: int, barrier: Any = None
+    spec: str,
+    directory: str,
+    study_name: str,
+    n_trials: int,
+    barrier: Any = None,
+    seconds: float = 0.0,
 ) -> dict[str, Any]:
     """A worker process: open the store, wait for the others, optimize, report."""
     storage = Target.from_spec(spec).open(directory)
-    recorder = _Recorder()
+    recorder = _Recorder(seconds)
     study = optuna.load_study(study_name=study_name, storage=storage)
     if barrier is not None:
         barrier.wait()

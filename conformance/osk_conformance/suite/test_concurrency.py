@@ -22,6 +22,7 @@ from osk_conformance._target import Target
 from osk_conformance._workers import _Recorder, optimize_in_process
 
 ENQUEUED_PER_WORKER = 3
+TRIAL_SECONDS = 0.02  # enqueued trials take a moment, as real ones do, so that claims overlap
 
 
 def _per_worker(quick: bool) -> int:
@@ -48,13 +49,14 @@ def _enqueue(storage: BaseStorage, name: str, n: int) -> optuna.Study:
 
 
 def _run_threads(
-    n: int, make_storage: Callable[[], BaseStorage], name: str, n_trials: int
-) -> list[int]:
+    n: int, make_storage: Callable[[], BaseStorage], name: str, n_trials: int,
+    seconds: float = 0.0,
+) -> list[int]:  # fmt: skip
     barrier = threading.Barrier(n)
 
     def work() -> list[int]:
         storage = make_storage()
-        recorder = _Recorder()
+        recorder = _Recorder(seconds)
         study = optuna.load_study(study_name=name, storage=storage)
         barrier.wait()
         study.optimize(recorder, n_trials=n_trials, catch=())
@@ -65,14 +67,16 @@ def _run_threads(
         return [number for f in futures for number in f.result()]
 
 
-def _run_processes(target: Target, directory: Path, name: str, n: int, n_trials: int) -> list[int]:
+def _run_processes(
+    target: Target, directory: Path, name: str, n: int, n_trials: int, seconds: float = 0.0
+) -> list[int]:
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         barrier = manager.Barrier(n)
         with concurrent.futures.ProcessPoolExecutor(n, mp_context=context) as pool:
             futures = [
                 pool.submit(optimize_in_process, target.spec, str(directory), name, n_trials,
-                            barrier)
+                            barrier, seconds)
                 for _ in range(n)
             ]  # fmt: skip
             results = [f.result() for f in futures]
@@ -103,7 +107,7 @@ def test_threads_pop_enqueued_once(
     name = f"osk-{uuid.uuid4().hex}"
     n = osk_workers * ENQUEUED_PER_WORKER
     _enqueue(osk_open(), name, n)
-    ran = _run_threads(osk_workers, osk_open, name, ENQUEUED_PER_WORKER)
+    ran = _run_threads(osk_workers, osk_open, name, ENQUEUED_PER_WORKER, TRIAL_SECONDS)
     _check_study(osk_open(), name, ran, n)
     xs = sorted(t.params["x"] for t in optuna.load_study(study_name=name,
                                                          storage=osk_open()).trials)
@@ -129,7 +133,9 @@ def test_processes_pop_enqueued_once(
     name = f"osk-{uuid.uuid4().hex}"
     n = osk_workers * ENQUEUED_PER_WORKER
     _enqueue(osk_open(), name, n)
-    ran = _run_processes(osk_target, osk_dir, name, osk_workers, ENQUEUED_PER_WORKER)
+    ran = _run_processes(
+        osk_target, osk_dir, name, osk_workers, ENQUEUED_PER_WORKER, TRIAL_SECONDS
+    )
     _check_study(osk_open(), name, ran, n)
     study = optuna.load_study(study_name=name, storage=osk_open())
     assert sorted(t.params["x"] for t in study.trials) == [i / 10 for i in range(n)]

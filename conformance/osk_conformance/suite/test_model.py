@@ -160,7 +160,7 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
             self.both(lambda s, i: s.get_all_trials(i, deepcopy=deepcopy, states=states), study)
             self.both(lambda s, i: s.get_n_trials(i, states or None), study)
 
-        @rule(study=studies, number=st.integers(-1, 6))
+        @rule(study=studies, number=st.integers(0, 6))
         def trial_by_number(self, study: Any, number: int) -> None:
             self.both(
                 lambda s, i: s.get_trial(
