@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from optuna.storages import BaseStorage
 
+from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
 
 __all__ = ["FIGURES", "TARGETS", "record_figures"]
@@ -132,6 +133,13 @@ def osk_workers(request: pytest.FixtureRequest) -> int:
 def osk_reference() -> Target:
     """The reference backend (``optuna+memory://``)."""
     return Target.reference()
+
+
+@pytest.fixture(scope="session")
+def osk_process_pool(osk_workers: int) -> Iterator[ProcessPool]:
+    """A pool of ``--osk-workers`` spawned worker processes, started once per session."""
+    with ProcessPool(osk_workers) as pool:
+        yield pool
 
 
 @pytest.fixture

@@ -58,15 +58,26 @@ def test_broken_backend_fails_in_its_category(
     assert "<testsuite" in (tmp_path / "certificate.junit.xml").read_text()
 
 
-@pytest.mark.parametrize("factory", ["memory_reference", "journal_reference"])
-def test_correct_backend_passes_everything(tmp_path: Path, factory: str) -> None:
-    code, cert, output = certify(factory, tmp_path)
+CORRECT = {
+    "memory_reference": (),  # every category
+    # The categories the memory backend cannot reach (processes, durability), and the API;
+    # its performance is Optuna's journal's and its model run would only repeat memory's.
+    "journal_reference": ("api", "concurrency", "durability", "capabilities", "serialization"),
+}
+
+
+@pytest.mark.parametrize(("factory", "only"), CORRECT.items(), ids=list(CORRECT))
+def test_correct_backend_passes(tmp_path: Path, factory: str, only: tuple[str, ...]) -> None:
+    code, cert, output = certify(factory, tmp_path, *only)
     failed = [t for s in cert["categories"].values() for t in s["tests"] if t["outcome"] != "passed"
               and t["outcome"] != "skipped"]  # fmt: skip
     assert not failed, failed
     assert code == 0, output[-3000:]
     assert cert["result"] == "pass"
-    assert {s["status"] for s in cert["categories"].values()} <= {"pass", "skip"}
+    statuses = {name: s["status"] for name, s in cert["categories"].items()}
+    assert all(statuses[c] == "pass" for c in only or statuses if c != "durability"), statuses
+    if "durability" in only:
+        assert statuses["durability"] == "pass", "the durable reference was not tested"
     skipped = [t for s in cert["categories"].values() for t in s["tests"]
                if t["outcome"] == "skipped"]  # fmt: skip
     assert all("does not claim capability" in t["reason"] for t in skipped), skipped

@@ -7,7 +7,6 @@ enqueued trials popped exactly once, and no storage exception may reach the user
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
 import threading
 import uuid
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from osk_conformance._target import Target
-from osk_conformance._workers import _Recorder, optimize_in_process
+from osk_conformance._pool import ProcessPool
+from osk_conformance._workers import _Recorder
 
 ENQUEUED_PER_WORKER = 3
 TRIAL_SECONDS = 0.02  # enqueued trials take a moment, as real ones do, so that claims overlap
@@ -68,18 +68,10 @@ def _run_threads(
 
 
 def _run_processes(
-    target: Target, directory: Path, name: str, n: int, n_trials: int, seconds: float = 0.0
-) -> list[int]:
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        barrier = manager.Barrier(n)
-        with concurrent.futures.ProcessPoolExecutor(n, mp_context=context) as pool:
-            futures = [
-                pool.submit(optimize_in_process, target.spec, str(directory), name, n_trials,
-                            barrier, seconds)
-                for _ in range(n)
-            ]  # fmt: skip
-            results = [f.result() for f in futures]
+    pool: ProcessPool, target: Target, directory: Path, name: str, n_trials: int,
+    seconds: float = 0.0,
+) -> list[int]:  # fmt: skip
+    results = pool.optimize(target.spec, directory, name, n_trials, seconds)
     errors = [r["error"] for r in results if r["error"]]
     assert not errors, f"a storage exception reached the user: {errors[0]}"
     return [number for r in results for number in r["ran"]]
@@ -117,24 +109,25 @@ def test_threads_pop_enqueued_once(
 @pytest.mark.osk_requires("multi_process")
 def test_processes_optimize_one_study(
     osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_quick: bool,
-    osk_workers: int,
+    osk_process_pool: ProcessPool,
 ) -> None:  # fmt: skip
     name = f"osk-{uuid.uuid4().hex}"
     optuna.create_study(storage=osk_open(), study_name=name)
     n_trials = _per_worker(osk_quick)
-    ran = _run_processes(osk_target, osk_dir, name, osk_workers, n_trials)
-    _check_study(osk_open(), name, ran, osk_workers * n_trials)
+    ran = _run_processes(osk_process_pool, osk_target, osk_dir, name, n_trials)
+    _check_study(osk_open(), name, ran, osk_process_pool.size * n_trials)
 
 
 @pytest.mark.osk_requires("multi_process")
 def test_processes_pop_enqueued_once(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_workers: int
-) -> None:
+    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path,
+    osk_process_pool: ProcessPool,
+) -> None:  # fmt: skip
     name = f"osk-{uuid.uuid4().hex}"
-    n = osk_workers * ENQUEUED_PER_WORKER
+    n = osk_process_pool.size * ENQUEUED_PER_WORKER
     _enqueue(osk_open(), name, n)
     ran = _run_processes(
-        osk_target, osk_dir, name, osk_workers, ENQUEUED_PER_WORKER, TRIAL_SECONDS
+        osk_process_pool, osk_target, osk_dir, name, ENQUEUED_PER_WORKER, TRIAL_SECONDS
     )
     _check_study(osk_open(), name, ran, n)
     study = optuna.load_study(study_name=name, storage=osk_open())

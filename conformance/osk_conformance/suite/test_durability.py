@@ -95,5 +95,6 @@ def test_acknowledged_writes_survive_sigkill(
     rng = random.Random(os.getpid())
     acknowledged: dict[int, str] = {}
     for _ in range(3 if osk_quick else 8):
-        acknowledged.update(_write_until_killed(osk_target, osk_dir, study, rng.randint(1, 120)))
+        acks = rng.randint(1, 40 if osk_quick else 120)
+        acknowledged.update(_write_until_killed(osk_target, osk_dir, study, acks))
         _check(osk_open(), study, acknowledged)
