@@ -13,8 +13,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from osk_conformance._target import Target
 from osk_conformance._pool import ProcessPool
+from osk_conformance._target import Target
 from osk_conformance._workers import counters, optimize
 
 __all__ = ["SIZES", "WORKLOADS", "check_figures", "run_workload"]

@@ -44,8 +44,9 @@ class ProcessPool:
         """Run ``n_trials`` in each of the processes at once (they start together)."""
         self._barrier.reset()
         futures = [
-            self._pool.submit(optimize_in_process, spec, str(directory), study, n_trials,
-                              self._barrier, seconds)
+            self._pool.submit(
+                optimize_in_process, spec, str(directory), study, n_trials, self._barrier, seconds
+            )
             for _ in range(self.size)
-        ]  # fmt: skip
+        ]
         return [f.result() for f in futures]

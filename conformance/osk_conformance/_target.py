@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import importlib.metadata
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -128,6 +129,37 @@ class Target:
         if kind == "factory":
             return load_factory(source)(str(directory), **options)
         return osk.open_storage(render(url_template(source), directory), **options)
+
+
+FACTORY_GROUP = "osk_conformance.factories"
+"""Entry point group where a backend names its certification factory (name = backend name)."""
+
+
+def installed_targets() -> dict[str, Target | str]:
+    """A target for every installed backend, or why there is none (for ``osk certify --all``).
+
+    In order of preference: the factory a backend names in the ``osk_conformance.factories``
+    entry point group; the URL in ``OSK_CERTIFY_URL_<NAME>``; ``optuna+memory://`` for the
+    memory backend; ``optuna+<scheme>:///{dir}/store`` for a backend that is not multi_host.
+    """
+    factories = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=FACTORY_GROUP)}
+    found: dict[str, Target | str] = {}
+    for backend in osk.get_registry().backends():
+        variable = "OSK_CERTIFY_URL_" + backend.name.upper().replace("-", "_")
+        if backend.name in factories:
+            found[backend.name] = Target.from_factory(factories[backend.name])
+        elif os.environ.get(variable):
+            found[backend.name] = Target.from_url(os.environ[variable])
+        elif "memory" in backend.schemes:
+            found[backend.name] = Target.from_url(REFERENCE_URL)
+        elif not backend.capabilities.multi_host:
+            found[backend.name] = Target.from_url(f"optuna+{backend.schemes[0]}:///{{dir}}/store")
+        else:
+            found[backend.name] = (
+                f"a server backend needs a URL: set {variable} or name a factory in the "
+                f"{FACTORY_GROUP!r} entry point group"
+            )
+    return found
 
 
 def url_template(url: str) -> str:

@@ -76,7 +76,7 @@ def optimize_in_process(
     error = None
     try:
         study.optimize(recorder, n_trials=n_trials, catch=())
-    except Exception as err:  # noqa: BLE001 - reported to the parent as a failure
+    except Exception as err:
         error = f"{type(err).__name__}: {err}"
     end = time.perf_counter()
     return {"ran": recorder.ran, "error": error, "start": start, "end": end}

@@ -23,8 +23,9 @@ from optuna.trial import FrozenTrial, TrialState
 MemoryStorage = type(osk.open_storage("optuna+memory://").inner)
 
 MEMORY_CAPS = osk.Capabilities(thread_safe=True, heartbeat=True)
-JOURNAL_CAPS = osk.Capabilities(thread_safe=True, multi_process=True, persistent=True,
-                                durable=True)  # fmt: skip
+JOURNAL_CAPS = osk.Capabilities(
+    thread_safe=True, multi_process=True, persistent=True, durable=True
+)
 THRESHOLDS = {
     "random_5000.ratio": 4.0,
     "tpe_1000.ratio": 4.0,
@@ -39,8 +40,14 @@ def _kit(
     inner: BaseStorage, name: str, caps: osk.Capabilities, kind: type = osk.KitStorage
 ) -> osk.KitStorage:
     """Put ``inner`` behind the core's serialization policy, as open_storage does."""
-    backend = osk.Backend(name=name, schemes=("osktest",), version="0", open=lambda u, o: inner,
-                          spec_version=osk.SPEC_VERSION, capabilities=caps)  # fmt: skip
+    backend = osk.Backend(
+        name=name,
+        schemes=("osktest",),
+        version="0",
+        open=lambda u, o: inner,
+        spec_version=osk.SPEC_VERSION,
+        capabilities=caps,
+    )
     return kind(inner, backend=backend, url=osk.StorageURL(f"optuna+osktest://{name}"))
 
 
@@ -101,11 +108,19 @@ def _guarded(name: str) -> Callable[..., Any]:
 
 
 for _name in (
-    "get_trial", "get_trial_number_from_id", "get_trial_param", "get_trial_params",
-    "get_trial_user_attrs", "get_trial_system_attrs", "set_trial_param",
-    "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
-    "set_trial_system_attr", "check_trial_is_updatable",
-):  # fmt: skip
+    "get_trial",
+    "get_trial_number_from_id",
+    "get_trial_param",
+    "get_trial_params",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "set_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "check_trial_is_updatable",
+):
     setattr(_Journal, _name, _guarded(_name))
 
 
@@ -160,8 +175,9 @@ class _RacyNumbers(MemoryStorage):  # type: ignore[misc, valid-type]
         super().get_trial_number_from_id(trial_id)
         return self._numbers[trial_id]
 
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:  # fmt: skip
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         return [self._renumber(t) for t in super().get_all_trials(study_id, deepcopy, states)]
 
 
@@ -183,8 +199,9 @@ def mutable_finished_trials(directory: str, **options: Any) -> BaseStorage:
 
 
 class _ShallowCopies(MemoryStorage):  # type: ignore[misc, valid-type]
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:  # fmt: skip
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         return super().get_all_trials(study_id, False, states)  # the bug: ignores deepcopy
 
 
@@ -195,8 +212,9 @@ def ignores_deepcopy(directory: str, **options: Any) -> BaseStorage:
 
 
 class _IgnoresStates(MemoryStorage):  # type: ignore[misc, valid-type]
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:  # fmt: skip
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         if states == (TrialState.WAITING,):
             return super().get_all_trials(study_id, deepcopy, states)
         return super().get_all_trials(study_id, deepcopy, None)  # the bug
@@ -209,15 +227,15 @@ def ignores_state_filter(directory: str, **options: Any) -> BaseStorage:
 
 
 class _DoublePop(MemoryStorage):  # type: ignore[misc, valid-type]
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:  # fmt: skip
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         trials = super().get_all_trials(study_id, deepcopy, states)
         if states == (TrialState.WAITING,) and trials:
             time.sleep(0.01)  # a slow query: other workers see the same WAITING trials
         return trials
 
-    def set_trial_state_values(self, trial_id: int, state: TrialState,
-                               values: Any = None) -> bool:  # fmt: skip
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
         with self._lock:
             if state == TrialState.RUNNING and self._get_trial(trial_id).state == state:
                 return True  # the bug: claims a trial another worker already claimed

@@ -21,8 +21,18 @@ HERE = Path(__file__).parent
 
 def certify(factory: str, out: Path, *only: str) -> tuple[int, dict[str, Any], str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
-    args = [sys.executable, "-m", "osk_conformance", "certify", "--factory",
-            f"broken_backends:{factory}", "--quick", "--no-progress", "--out", str(out)]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "osk_conformance",
+        "certify",
+        "--factory",
+        f"broken_backends:{factory}",
+        "--quick",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     for category in only:
         args += ["--only", category]
     run = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
@@ -45,9 +55,7 @@ BROKEN = {
 
 
 @pytest.mark.parametrize(("factory", "category"), BROKEN.items(), ids=list(BROKEN))
-def test_broken_backend_fails_in_its_category(
-    tmp_path: Path, factory: str, category: str
-) -> None:
+def test_broken_backend_fails_in_its_category(tmp_path: Path, factory: str, category: str) -> None:
     code, cert, output = certify(factory, tmp_path, category)
     assert code == 1, output[-3000:]
     assert cert["result"] == "fail"
@@ -69,8 +77,12 @@ CORRECT = {
 @pytest.mark.parametrize(("factory", "only"), CORRECT.items(), ids=list(CORRECT))
 def test_correct_backend_passes(tmp_path: Path, factory: str, only: tuple[str, ...]) -> None:
     code, cert, output = certify(factory, tmp_path, *only)
-    failed = [t for s in cert["categories"].values() for t in s["tests"] if t["outcome"] != "passed"
-              and t["outcome"] != "skipped"]  # fmt: skip
+    failed = [
+        t
+        for s in cert["categories"].values()
+        for t in s["tests"]
+        if t["outcome"] != "passed" and t["outcome"] != "skipped"
+    ]
     assert not failed, failed
     assert code == 0, output[-3000:]
     assert cert["result"] == "pass"
@@ -78,6 +90,7 @@ def test_correct_backend_passes(tmp_path: Path, factory: str, only: tuple[str, .
     assert all(statuses[c] == "pass" for c in only or statuses if c != "durability"), statuses
     if "durability" in only:
         assert statuses["durability"] == "pass", "the durable reference was not tested"
-    skipped = [t for s in cert["categories"].values() for t in s["tests"]
-               if t["outcome"] == "skipped"]  # fmt: skip
+    skipped = [
+        t for s in cert["categories"].values() for t in s["tests"] if t["outcome"] == "skipped"
+    ]
     assert all("does not claim capability" in t["reason"] for t in skipped), skipped

@@ -17,8 +17,8 @@ import pytest
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from osk_conformance._target import Target
 from osk_conformance._pool import ProcessPool
+from osk_conformance._target import Target
 from osk_conformance._workers import _Recorder
 
 ENQUEUED_PER_WORKER = 3
@@ -49,9 +49,12 @@ def _enqueue(storage: BaseStorage, name: str, n: int) -> optuna.Study:
 
 
 def _run_threads(
-    n: int, make_storage: Callable[[], BaseStorage], name: str, n_trials: int,
+    n: int,
+    make_storage: Callable[[], BaseStorage],
+    name: str,
+    n_trials: int,
     seconds: float = 0.0,
-) -> list[int]:  # fmt: skip
+) -> list[int]:
     barrier = threading.Barrier(n)
 
     def work() -> list[int]:
@@ -68,9 +71,13 @@ def _run_threads(
 
 
 def _run_processes(
-    pool: ProcessPool, target: Target, directory: Path, name: str, n_trials: int,
+    pool: ProcessPool,
+    target: Target,
+    directory: Path,
+    name: str,
+    n_trials: int,
     seconds: float = 0.0,
-) -> list[int]:  # fmt: skip
+) -> list[int]:
     results = pool.optimize(target.spec, directory, name, n_trials, seconds)
     errors = [r["error"] for r in results if r["error"]]
     assert not errors, f"a storage exception reached the user: {errors[0]}"
@@ -80,9 +87,12 @@ def _run_processes(
 @pytest.mark.osk_requires("thread_safe")
 @pytest.mark.parametrize("sharing", ["shared-object", "own-object"])
 def test_threads_optimize_one_study(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_quick: bool,
-    osk_workers: int, sharing: str,
-) -> None:  # fmt: skip
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_quick: bool,
+    osk_workers: int,
+    sharing: str,
+) -> None:
     shared = osk_open()
     name = f"osk-{uuid.uuid4().hex}"
     optuna.create_study(storage=shared, study_name=name)
@@ -93,24 +103,26 @@ def test_threads_optimize_one_study(
 
 
 @pytest.mark.osk_requires("thread_safe")
-def test_threads_pop_enqueued_once(
-    osk_open: Callable[..., BaseStorage], osk_workers: int
-) -> None:
+def test_threads_pop_enqueued_once(osk_open: Callable[..., BaseStorage], osk_workers: int) -> None:
     name = f"osk-{uuid.uuid4().hex}"
     n = osk_workers * ENQUEUED_PER_WORKER
     _enqueue(osk_open(), name, n)
     ran = _run_threads(osk_workers, osk_open, name, ENQUEUED_PER_WORKER, TRIAL_SECONDS)
     _check_study(osk_open(), name, ran, n)
-    xs = sorted(t.params["x"] for t in optuna.load_study(study_name=name,
-                                                         storage=osk_open()).trials)
+    xs = sorted(
+        t.params["x"] for t in optuna.load_study(study_name=name, storage=osk_open()).trials
+    )
     assert xs == [i / 10 for i in range(n)], "an enqueued trial ran twice or never"
 
 
 @pytest.mark.osk_requires("multi_process")
 def test_processes_optimize_one_study(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_quick: bool,
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_dir: Path,
+    osk_quick: bool,
     osk_process_pool: ProcessPool,
-) -> None:  # fmt: skip
+) -> None:
     name = f"osk-{uuid.uuid4().hex}"
     optuna.create_study(storage=osk_open(), study_name=name)
     n_trials = _per_worker(osk_quick)
@@ -120,9 +132,11 @@ def test_processes_optimize_one_study(
 
 @pytest.mark.osk_requires("multi_process")
 def test_processes_pop_enqueued_once(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path,
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_dir: Path,
     osk_process_pool: ProcessPool,
-) -> None:  # fmt: skip
+) -> None:
     name = f"osk-{uuid.uuid4().hex}"
     n = osk_process_pool.size * ENQUEUED_PER_WORKER
     _enqueue(osk_open(), name, n)
@@ -132,5 +146,3 @@ def test_processes_pop_enqueued_once(
     _check_study(osk_open(), name, ran, n)
     study = optuna.load_study(study_name=name, storage=osk_open())
     assert sorted(t.params["x"] for t in study.trials) == [i / 10 for i in range(n)]
-
-
