@@ -61,7 +61,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def register_backends(register: Callable[[Backend], None]) -> None:  # type: ignore[empty-body]
+def register_backends(register: Callable[[Backend], None]) -> None:
     """Register the storage backends this plugin provides.
 
     Call ``register`` once per :class:`~optuna_storage_kit.Backend`; a plugin may register
@@ -80,7 +80,7 @@ def register_backends(register: Callable[[Backend], None]) -> None:  # type: ign
 
 
 @hookspec
-def register_commands(cli: click.Group) -> None:  # type: ignore[empty-body]
+def register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``osk`` command line, e.g. ``osk journal compact``.
 
     Args:

@@ -1,0 +1,176 @@
+"""The ``osk`` command line: ``osk backends``, ``osk info URL``, ``osk demo``.
+
+Plugins add their own subcommands through the ``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+import optuna_storage_kit as osk
+from optuna_storage_kit import _demo
+
+__all__ = ["cli", "main"]
+
+_plugins_added = False
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console made per command, so that COLUMNS and redirection are honoured."""
+    return Console(stderr=stderr)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(osk.__version__, prog_name="osk")
+def cli() -> None:
+    """optuna-storage-kit: fast, certified storage backends for Optuna."""
+
+
+def get_cli() -> click.Group:
+    """Return the ``osk`` group with every plugin's commands added (once)."""
+    global _plugins_added
+    if not _plugins_added:
+        _plugins_added = True
+        osk.get_registry().add_commands(
+            cli, lambda m: _console(stderr=True).print(f"[yellow]warning:[/] {m}")
+        )
+    return cli
+
+
+def main() -> None:
+    """Entry point of the ``osk`` console script."""
+    get_cli()(prog_name="osk")
+
+
+@cli.command()
+@click.option("--options", "show_options", is_flag=True, help="Also list each backend's options.")
+def backends(show_options: bool) -> None:
+    """List the installed backends, their capabilities, and plugins that failed to load."""
+    out = _console()
+    registry = osk.get_registry()
+    conflicts = registry.conflicts()
+    table = Table(title="optuna-storage-kit backends")
+    for column in ("backend", "URL schemes", "version", "package", "capabilities", "status"):
+        table.add_column(column, overflow="fold")
+    for backend in registry.backends():
+        clashes = [s for s in backend.schemes if s in conflicts]
+        status = (
+            f"[red]conflict[/]: {', '.join(clashes)} also claimed by "
+            + ", ".join(n for s in clashes for n in conflicts[s] if n != backend.name)
+            if clashes
+            else "[green]ok[/]"
+        )
+        table.add_row(
+            backend.name,
+            ", ".join(f"optuna+{s}://" for s in backend.schemes),
+            backend.version,
+            registry.distribution_of(backend) or "-",
+            ", ".join(backend.capabilities.claimed()) or "-",
+            status,
+        )
+    for broken in registry.broken():
+        table.add_row(
+            broken.name,
+            "-",
+            "-",
+            broken.distribution or "-",
+            "-",
+            f"[red]broken[/]: {broken.error}",
+        )
+    out.print(table)
+    if show_options:
+        for backend in registry.backends():
+            options = Table(title=f"options of {backend.name}")
+            for column in ("option", "type", "default", "in URL", "meaning"):
+                options.add_column(column, overflow="fold")
+            for option in backend.all_options:
+                options.add_row(
+                    option.name,
+                    option.describe_type(),
+                    repr(option.default),
+                    "yes" if option.in_url else "no",
+                    option.help,
+                )
+            out.print(options)
+
+
+@cli.command()
+@click.argument("url")
+def info(url: str) -> None:
+    """Show the studies in the storage at URL, with trial counts by state."""
+    out = _console()
+    try:
+        storage = osk.open_storage(url)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    backend = osk.get_registry().backend_for(storage.url.scheme)
+    out.print(f"[bold]storage[/]  {storage.url}")
+    out.print(f"[bold]backend[/]  {backend.name} {backend.version}")
+    if backend.describe is not None:
+        for label, text in backend.describe(storage.inner).items():
+            out.print(f"[bold]{label}[/]  {text}")
+    studies = storage.get_all_studies()
+    if not studies:
+        out.print("no studies")
+        return
+    states = [s.name for s in optuna_trial_states()]
+    table = Table(title=f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}")
+    for column in ("study", "directions", "trials", *states, "best value"):
+        table.add_column(column, overflow="fold")
+    for study in studies:
+        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        counts = collections.Counter(t.state.name for t in trials)
+        table.add_row(
+            study.study_name,
+            ", ".join(d.name.lower() for d in study.directions),
+            str(len(trials)),
+            *(str(counts.get(s, 0)) for s in states),
+            _best_value(storage, study),
+        )
+    out.print(table)
+
+
+def optuna_trial_states() -> list[Any]:
+    from optuna.trial import TrialState
+
+    return list(TrialState)
+
+
+def _best_value(storage: osk.KitStorage, study: Any) -> str:
+    if len(study.directions) != 1:
+        return "(multi-objective)"
+    try:
+        return f"{storage.get_best_trial(study._study_id).value:.6g}"
+    except ValueError:
+        return "-"
+
+
+@cli.command()
+@click.option("--url", default=None, help="Storage URL (default: a fresh SQLite file, or memory).")
+@click.option("--trials", default=5000, show_default=True, help="Trials to run.")
+@click.option(
+    "--sampler", type=click.Choice(["random", "tpe"]), default="random", show_default=True
+)
+@click.option(
+    "--compare/--no-compare",
+    default=True,
+    show_default=True,
+    help="Also run the same study in memory and print the ratio.",
+)
+def demo(url: str | None, trials: int, sampler: str, compare: bool) -> None:
+    """Optimize a study of TRIALS trials on the default backend and print trials per second."""
+    out = _console()
+    try:
+        results = _demo.run(url=url, trials=trials, sampler=sampler, compare=compare, console=out)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    _demo.print_results(results, out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
