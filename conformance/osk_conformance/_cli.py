@@ -16,6 +16,7 @@ __all__ = ["certify"]
 @click.argument("url", required=False)
 @click.option("--factory", metavar="MODULE:CALLABLE", help="Certify a factory instead of a URL.")
 @click.option(
+    "--all-installed",
     "--all",
     "all_backends",
     is_flag=True,
@@ -65,7 +66,9 @@ def certify(
     from osk_conformance._target import Target, installed_targets
 
     if sum(map(bool, (url, factory, all_backends))) != 1:
-        raise click.UsageError("give exactly one of URL, --factory MODULE:CALLABLE or --all")
+        raise click.UsageError(
+            "give exactly one of URL, --factory MODULE:CALLABLE or --all-installed"
+        )
     settings = {
         "quick": quick,
         "only": only,

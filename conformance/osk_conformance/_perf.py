@@ -15,7 +15,7 @@ from optuna.trial import TrialState, create_trial
 
 from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
-from osk_conformance._workers import counters, optimize
+from osk_conformance._workers import counters, random_objective, study_for
 
 __all__ = ["SIZES", "WORKLOADS", "check_figures", "run_workload"]
 
@@ -54,12 +54,12 @@ def run_workload(
         workload, n = "random_5000", 8 * n  # one process doing all 8 processes' trials
     storage = target.open(directory)
     if workload in ("random_5000", "tpe_1000"):
-        sampler = "tpe" if workload == "tpe_1000" else "random"
+        study = study_for(storage, name, "tpe" if workload == "tpe_1000" else "random")
 
         def timed() -> tuple[float, dict[str, int]]:
             before = counters(storage)
             start = time.perf_counter()
-            optimize(storage, name, n, sampler)
+            study.optimize(random_objective, n_trials=n, catch=())
             seconds = time.perf_counter() - start
             return seconds, _delta(before, counters(storage))
 

@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import optuna_storage_kit as osk
 from optuna.storages import BaseStorage
+
+import optuna_storage_kit as osk
 
 __all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory"]
 
@@ -136,7 +137,7 @@ FACTORY_GROUP = "osk_conformance.factories"
 
 
 def installed_targets() -> dict[str, Target | str]:
-    """A target for every installed backend, or why there is none (for ``osk certify --all``).
+    """A target for every installed backend, or why there is none (``certify --all-installed``).
 
     In order of preference: the factory a backend names in the ``osk_conformance.factories``
     entry point group; the URL in ``OSK_CERTIFY_URL_<NAME>``; ``optuna+memory://`` for the
@@ -182,10 +183,11 @@ def url_template(url: str) -> str:
 
 
 def render(template: str, directory: Path) -> str:
-    """Fill ``{dir}`` (absolute path) and ``{name}`` (a token unique to the directory)."""
+    """Fill ``{dir}`` (absolute path, with its leading ``/``) and ``{name}`` (a token unique
+    to the directory, letters and digits)."""
     absolute = directory.resolve()
     token = "osk" + hashlib.sha1(str(absolute).encode()).hexdigest()[:16]
-    return template.replace("{dir}", str(absolute).lstrip("/")).replace("{name}", token)
+    return template.replace("{dir}", str(absolute)).replace("{name}", token)
 
 
 def load_factory(path: str) -> Factory:
@@ -211,10 +213,11 @@ def factory_from_url(
 ) -> Factory:
     """Make a conformance factory from a URL template, for backend authors.
 
-    ``{dir}`` in ``template`` becomes the store's directory (without its leading ``/``, so write
-    ``optuna+sqlite:///{dir}/study.db`` for an absolute path) and ``{name}`` a token unique to
-    the directory (e.g. a database name). Capabilities, thresholds, name and version default to
-    those of the backend registered for the URL's scheme.
+    ``{dir}`` in ``template`` becomes the store's absolute directory (``/tmp/...``, so
+    ``optuna+sqlite:///{dir}/study.db`` is ``optuna+sqlite:////tmp/.../study.db``, an absolute
+    path) and ``{name}`` a token unique to the directory (e.g. a database name). Capabilities,
+    thresholds, name and version default to those of the backend registered for the URL's
+    scheme.
 
     Example::
 

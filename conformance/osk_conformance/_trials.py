@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-import optuna_storage_kit as osk
 from optuna.trial import FrozenTrial
+
+import optuna_storage_kit as osk
 
 __all__ = ["error_kind", "outcome", "same_value", "trial_view"]
 

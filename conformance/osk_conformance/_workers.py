@@ -12,7 +12,7 @@ from optuna.trial import Trial
 
 from osk_conformance._target import Target
 
-__all__ = ["counters", "optimize", "optimize_in_process", "random_objective"]
+__all__ = ["counters", "optimize", "optimize_in_process", "random_objective", "study_for"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -33,15 +33,20 @@ def optimize(
     objective: Callable[[Trial], float] = random_objective,
 ) -> optuna.Study:
     """Load ``study_name`` (creating it if need be) and run ``n_trials``, errors propagating."""
+    study = study_for(storage, study_name, sampler)
+    study.optimize(objective, n_trials=n_trials, catch=())
+    return study
+
+
+def study_for(storage: BaseStorage, study_name: str, sampler: str = "random") -> optuna.Study:
+    """Create or load ``study_name`` with a seeded ``"random"`` or ``"tpe"`` sampler."""
     samplers = {
         "random": lambda: optuna.samplers.RandomSampler(seed=0),
         "tpe": lambda: optuna.samplers.TPESampler(seed=0),
     }
-    study = optuna.create_study(
+    return optuna.create_study(
         storage=storage, study_name=study_name, load_if_exists=True, sampler=samplers[sampler]()
     )
-    study.optimize(objective, n_trials=n_trials, catch=())
-    return study
 
 
 class _Recorder:

@@ -150,13 +150,27 @@ def osk_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def osk_open(osk_target: Target, osk_dir: Path) -> Callable[..., BaseStorage]:
-    """``osk_open(**options)`` opens this test's store (a new storage object each call)."""
+def osk_open(osk_target: Target, osk_dir: Path) -> Iterator[Callable[..., BaseStorage]]:
+    """``osk_open(**options)`` opens this test's store (a new storage object each call).
+
+    On a shared store, the ``osk-``-named studies the test created are deleted afterwards, and
+    nothing else.
+    """
 
     def open_(directory: Path | None = None, **options: Any) -> BaseStorage:
         return osk_target.open(directory or osk_dir, **options)
 
-    return open_
+    before = _study_ids(open_()) if osk_target.shared else set()
+    yield open_
+    if osk_target.shared:
+        storage = open_()
+        for study in storage.get_all_studies():
+            if study._study_id not in before and study.study_name.startswith("osk-"):
+                storage.delete_study(study._study_id)
+
+
+def _study_ids(storage: BaseStorage) -> set[int]:
+    return {s._study_id for s in storage.get_all_studies()}
 
 
 @pytest.fixture

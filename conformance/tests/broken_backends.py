@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna_storage_kit as osk
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+
+import optuna_storage_kit as osk
 
 MemoryStorage = type(osk.open_storage("optuna+memory://").inner)
 

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import click
-import optuna_storage_kit as osk
 import pytest
 from click.testing import CliRunner
+
+import optuna_storage_kit as osk
 from osk_conformance import Target, factory_from_url
 from osk_conformance._certify import CATEGORIES, Collector, Outcome
 from osk_conformance._cli import certify
@@ -37,7 +38,8 @@ def test_render_is_stable_per_directory(tmp_path: Path) -> None:
     one = render("optuna+x:///{dir}/s.db?{name}", a)
     assert one == render("optuna+x:///{dir}/s.db?{name}", a)
     assert one != render("optuna+x:///{dir}/s.db?{name}", b)
-    assert one.startswith(f"optuna+x:///{str(a.resolve()).lstrip('/')}/s.db?osk")
+    assert one.startswith(f"optuna+x:///{a.resolve()}/s.db?osk")
+    assert osk.StorageURL(render("optuna+x:///{dir}/s.db", a)).database == f"{a.resolve()}/s.db"
 
 
 def test_memory_target_reopens_same_store_per_directory(tmp_path: Path) -> None:
