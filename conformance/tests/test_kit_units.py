@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -161,25 +163,32 @@ def test_registry_loads_the_commands_plugin() -> None:
     assert "certify" in group.commands and warnings == []
 
 
-def test_fixtures_for_third_party_suites(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_mine="""
-        import pytest
+THIRD_PARTY_TESTS = """
+import pytest
 
-        def test_fresh(osk_storage, osk_target):
-            assert osk_storage.get_all_studies() == []
-            assert osk_target.name == "memory"
+def test_fresh(osk_storage, osk_target):
+    assert osk_storage.get_all_studies() == []
+    assert osk_target.name == "memory"
 
-        def test_reopen(osk_open):
-            from optuna.study import StudyDirection
-            study_id = osk_open().create_new_study([StudyDirection.MINIMIZE], "s")
-            assert osk_open().get_study_name_from_id(study_id) == "s"
+def test_reopen(osk_open):
+    from optuna.study import StudyDirection
+    study_id = osk_open().create_new_study([StudyDirection.MINIMIZE], "s")
+    assert osk_open().get_study_name_from_id(study_id) == "s"
 
-        @pytest.mark.osk_requires("durable")
-        def test_needs_durable(osk_target):
-            raise AssertionError("must be skipped")
-        """
-    )
-    result = pytester.runpytest("--osk-url", "optuna+memory://", "-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=2, skipped=1)
-    result.stdout.fnmatch_lines(["*memory does not claim capability durable*"])
+@pytest.mark.osk_requires("durable")
+def test_needs_durable(osk_target):
+    raise AssertionError("must be skipped")
+"""
+
+
+def test_fixtures_for_third_party_suites(tmp_path: Path) -> None:
+    (tmp_path / "test_mine.py").write_text(THIRD_PARTY_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--osk-url", "optuna+memory://", "-p",
+         "no:cacheprovider", "-rs", "-q", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout
+    assert "2 passed, 1 skipped" in run.stdout
+    assert "memory does not claim capability durable" in run.stdout
