@@ -39,16 +39,22 @@ def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
         return ("error", error_kind(err))
 
 
-def canonical(value: Any) -> Any:
-    """A comparable form of a stored value: types kept, nan made equal to itself."""
+def canonical(value: Any, *, signed_zero: bool = True) -> Any:
+    """A comparable form of a stored value: types kept, nan made equal to itself.
+
+    Attribute values are JSON, which keeps the sign of ``-0.0``; trial and intermediate values
+    are numbers in a database column, where ``-0.0 == 0.0`` is all that is asked
+    (``signed_zero=False``).
+    """
     if isinstance(value, float):
         if math.isnan(value):
             return ("float", "nan")
-        return ("float", value, math.copysign(1.0, value))
+        return ("float", value, math.copysign(1.0, value) if signed_zero else 1.0)
     if isinstance(value, dict):
-        return ("dict", tuple(sorted((k, canonical(v)) for k, v in value.items())))
+        items = ((k, canonical(v, signed_zero=signed_zero)) for k, v in value.items())
+        return ("dict", tuple(sorted(items)))
     if isinstance(value, (list, tuple)):
-        return (type(value).__name__, tuple(canonical(v) for v in value))
+        return (type(value).__name__, tuple(canonical(v, signed_zero=signed_zero) for v in value))
     return (type(value).__name__, value)
 
 
@@ -62,12 +68,12 @@ def trial_view(trial: FrozenTrial) -> tuple[Any, ...]:
     return (
         trial.number,
         trial.state.name,
-        canonical(trial.values),
+        canonical(trial.values, signed_zero=False),
         canonical(dict(trial.params)),
         tuple(sorted((k, repr(d)) for k, d in trial.distributions.items())),
         canonical(dict(trial.user_attrs)),
         canonical(dict(trial.system_attrs)),
-        canonical(dict(trial.intermediate_values)),
+        canonical(dict(trial.intermediate_values), signed_zero=False),
         trial.datetime_start is not None,
         trial.datetime_complete is not None,
     )

@@ -77,7 +77,7 @@ def test_intermediate_value_steps(osk_storage: BaseStorage, step: int) -> None:
     assert osk_storage.get_trial(trial_id).intermediate_values == {step: 0.25}
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.0, 1e308, 5e-324])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e308, 5e-324, -1e-300])
 def test_special_floats(osk_storage: BaseStorage, value: float) -> None:
     study_id = _study(osk_storage)
     trial_id = osk_storage.create_new_trial(study_id)

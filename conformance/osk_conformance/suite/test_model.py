@@ -25,13 +25,15 @@ from optuna.trial import FrozenTrial, TrialState
 from osk_conformance._target import Target
 from osk_conformance._trials import canonical, outcome, trial_view
 
-NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+# Any text but NUL, which no SQL text column stores (Optuna's RDBStorage included).
+TEXT = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
+NAMES = st.text(TEXT, max_size=12)
 FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 1.0])
 FINITE = st.floats(-1e6, 1e6, allow_nan=False)
 JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | FLOATS | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | FLOATS | st.text(TEXT, max_size=8),
     lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=4), inner, max_size=3)
     ),
     max_leaves=8,
 )
@@ -119,7 +121,7 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
         def delete_study(self, study: Any) -> None:
             self.both(lambda s, i: s.delete_study(i), study)
 
-        @rule(study=studies, key=st.text(max_size=6), value=JSONISH)
+        @rule(study=studies, key=st.text(TEXT, max_size=6), value=JSONISH)
         def study_attr(self, study: Any, key: str, value: Any) -> None:
             self.both(lambda s, i: s.set_study_user_attr(i, key, value), study)
 
@@ -165,7 +167,7 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
         def intermediate(self, trial: Any, step: int, value: float) -> None:
             self.both(lambda s, i: s.set_trial_intermediate_value(i, step, value), trial)
 
-        @rule(trial=trials, key=st.text(max_size=6), value=JSONISH, system=st.booleans())
+        @rule(trial=trials, key=st.text(TEXT, max_size=6), value=JSONISH, system=st.booleans())
         def trial_attr(self, trial: Any, key: str, value: Any, system: bool) -> None:
             if system:
                 self.both(lambda s, i: s.set_trial_system_attr(i, key, value), trial)
