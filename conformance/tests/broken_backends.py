@@ -8,6 +8,7 @@ and pass the correct ones.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Container
@@ -312,3 +313,35 @@ def loses_writes_on_kill(directory: str, **options: Any) -> BaseStorage:
     """Durability: buffers writes and flushes late, so SIGKILL loses acknowledged ones."""
     backend = _BufferedFile(str(Path(directory) / "journal.log"))
     return _kit(_Journal(backend), "loses-writes-on-kill", JOURNAL_CAPS)
+
+
+class _Chatty(MemoryStorage):  # type: ignore[misc, valid-type]
+    """Counts three statements for every write (one would do), and says so."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._statements = 0
+
+    def osk_counters(self) -> dict[str, int]:
+        return {"statements": self._statements}
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        self._statements += 3
+        return super().create_new_trial(study_id, template_trial)
+
+    def set_trial_param(self, *args: Any) -> None:
+        self._statements += 3
+        super().set_trial_param(*args)
+
+    def set_trial_state_values(self, *args: Any, **kwargs: Any) -> bool:
+        self._statements += 3
+        return super().set_trial_state_values(*args, **kwargs)
+
+
+@_declare(
+    dataclasses.replace(MEMORY_CAPS, counters=True),
+    {**THRESHOLDS, "random_5000.statements_per_trial": 5},
+)
+def too_many_statements(directory: str, **options: Any) -> BaseStorage:
+    """Performance: 15 statements per trial against its own limit of 5."""
+    return _memory(_Chatty, directory, "too-many-statements", **options)

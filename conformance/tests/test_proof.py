@@ -51,6 +51,7 @@ BROKEN = {
     "misses_stale_heartbeats": "api",
     "wrong_best_trial": "model",
     "ten_times_slower": "performance",
+    "too_many_statements": "performance",
 }
 
 
