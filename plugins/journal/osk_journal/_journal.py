@@ -1,0 +1,222 @@
+"""One journal file in one process: incremental reading, locked appends, torn-line repair.
+
+Reading never takes the lock: a reader consumes only complete lines, so a line being written is
+seen once its ``\\n`` is there. Appending takes the lock only to catch up with what others wrote
+since the last read (usually nothing), check the record against that state, and ``write(2)`` it;
+``fsync`` happens after the lock is released.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+import warnings
+from typing import Any
+
+from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
+from osk_journal._format import encode, line_offset, parse_lines, split_complete
+from osk_journal._lock import make_lock
+from osk_journal._snapshot import load_snapshot, save_snapshot
+from osk_journal._state import JournalState
+
+__all__ = ["FSYNC_POLICIES", "Journal"]
+
+FSYNC_POLICIES = ("always", "commit", "never")
+_READ_CHUNK = 64 << 20
+
+
+class Journal:
+    """The state replayed from a journal file, kept in step with it.
+
+    Thread-safe: every method takes :attr:`mutex`. After ``fork`` the child reopens the file
+    (a ``flock`` is shared by the open file, so it must not be inherited).
+
+    Args:
+        path: The journal file; created if missing.
+        lock: ``"flock"``, ``"symlink"`` or ``"open"`` (see :mod:`osk_journal._lock`).
+        fsync: ``"always"`` (every append), ``"commit"`` (appends that finish a trial or change
+            a study) or ``"never"``.
+        lock_grace_period: Seconds after which a lock file left by a dead writer is broken.
+        snapshot_every: Write ``PATH.snapshot`` after replaying at least this many records
+            at open; 0 never does.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        lock: str = "flock",
+        fsync: str = "commit",
+        lock_grace_period: float | None = 30.0,
+        snapshot_every: int = 10_000,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
+        self.path = os.path.abspath(path)
+        self.lock_kind = lock
+        self.fsync_policy = fsync
+        self.lock_grace_period = lock_grace_period
+        self.snapshot_every = snapshot_every
+        self.counters = {"appends": 0, "commits": 0, "fsyncs": 0, "reads": 0, "repairs": 0}
+        self.replayed_at_open = 0
+        self._open()
+        with self.mutex:
+            self._load()
+
+    def _open(self) -> None:
+        self._pid = os.getpid()
+        self.mutex = threading.RLock()
+        self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._lock = make_lock(self.lock_kind, self.path, self.lock_grace_period)
+        self.worker_prefix = f"{uuid.uuid4()}-"
+
+    def _load(self) -> None:
+        size = os.fstat(self.fd).st_size
+        state = load_snapshot(self.path, self.fd, size) if size else None
+        self.state = state or JournalState()
+        start = self.state.n_ops
+        self._catch_up(size)
+        self.replayed_at_open = self.state.n_ops - start
+        if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
+            self.snapshot()
+
+    def check_fork(self) -> None:
+        """Reopen the file in a forked child; call before using :attr:`fd`."""
+        if os.getpid() != self._pid:
+            self._open()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    @property
+    def worker_id(self) -> str:
+        return self.worker_prefix + str(threading.get_ident())
+
+    # -- reading -------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Apply what other processes appended since the last read (one ``fstat`` if nothing)."""
+        size = os.fstat(self.fd).st_size
+        if size != self.state.offset:
+            self._catch_up(size)
+
+    def _catch_up(self, size: int, *, repair: bool = False) -> None:
+        state = self.state
+        while size > state.offset:
+            want = min(size - state.offset, _READ_CHUNK)
+            data = os.pread(self.fd, want, state.offset)
+            self.counters["reads"] += 1
+            complete = split_complete(data)
+            if complete == 0:
+                if len(data) < want or size - state.offset == want:
+                    break  # only a partial last line: being written, or torn
+                raise JournalCorruptError(
+                    self.path, state.offset, state.n_ops + 1, "a line longer than 64 MiB"
+                )
+            self._apply_chunk(data[:complete])
+        if size < state.offset:
+            raise JournalTruncatedError(
+                f"journal {self.path!r} is {size} bytes, shorter than the {state.offset} bytes "
+                "already read: it was truncated or replaced while open. Open it again."
+            )
+        if repair and size > state.offset:
+            self._repair_torn_tail(size)
+
+    def _apply_chunk(self, data: bytes) -> None:
+        state = self.state
+        records, error = parse_lines(data)
+        applied, failure = state.apply_many(records)
+        if error is None and failure is None:
+            state.offset += len(data)
+            state.n_ops += applied
+            return
+        if failure is not None:
+            bad_at, reason = line_offset(data, applied), failure
+        else:
+            assert error is not None
+            bad_at, _, reason = error
+        state.offset += bad_at
+        state.n_ops += applied
+        raise JournalCorruptError(self.path, state.offset, state.n_ops + 1, reason)
+
+    def _repair_torn_tail(self, size: int) -> None:
+        # We hold the lock, so no writer is mid-append: a partial last line is torn.
+        offset = self.state.offset
+        fragment = os.pread(self.fd, min(size - offset, 80), offset)
+        os.ftruncate(self.fd, offset)
+        self.counters["repairs"] += 1
+        warnings.warn(
+            f"journal {self.path!r}: removed a partial last line of {size - offset} bytes at "
+            f"byte offset {offset} (starting {fragment[:60]!r}), left by a writer that was "
+            "killed mid-append; the records before it are intact",
+            TornLineWarning,
+            stacklevel=5,
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+    def commit(self, ops: list[dict[str, Any]], *, durable: bool) -> list[Any]:
+        """Check ``ops`` against the current state, append them, and return their results.
+
+        An op that does not apply raises (KeyError, UpdateFinishedTrialError, ...) and nothing
+        of this call is written. ``durable`` asks for an fsync under the ``commit`` policy.
+        """
+        lines = [encode(op) for op in ops]
+        decoded = [json.loads(line) for line in lines]  # apply exactly what readers will see
+        data = b"".join(lines)
+        with self.mutex:
+            self.check_fork()
+            self.sync()
+            self._lock.acquire(self.fd)
+            try:
+                self._catch_up(os.fstat(self.fd).st_size, repair=True)
+                results = self._apply_mine(decoded)
+                self._write(data)
+                self.state.offset += len(data)
+                self.state.n_ops += len(ops)
+            finally:
+                self._lock.release(self.fd)
+            self.counters["appends"] += 1
+            self.counters["commits"] += 1
+            if self.fsync_policy == "always" or (durable and self.fsync_policy == "commit"):
+                os.fsync(self.fd)
+                self.counters["fsyncs"] += 1
+        return results
+
+    def _apply_mine(self, decoded: list[dict[str, Any]]) -> list[Any]:
+        if len(decoded) == 1:
+            return [self.state.apply(decoded[0], mine=True)]
+        results = []
+        for index, op in enumerate(decoded):
+            try:
+                results.append(self.state.apply(op, mine=True))
+            except BaseException:
+                if index:
+                    self._reload()  # undo the ops of this batch already applied
+                raise
+        return results
+
+    def _write(self, data: bytes) -> None:
+        start = self.state.offset
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        except BaseException:
+            os.ftruncate(self.fd, start)  # leave no partial line behind
+            self._reload()
+            raise
+
+    def _reload(self) -> None:
+        self.state = JournalState()
+        self._catch_up(os.fstat(self.fd).st_size)
+
+    # -- snapshots -----------------------------------------------------------------------------
+    def snapshot(self) -> str:
+        """Write ``PATH.snapshot`` with the state replayed so far; return its path."""
+        with self.mutex:
+            self.check_fork()
+            return save_snapshot(self.path, self.fd, self.state)
