@@ -8,6 +8,7 @@ since the last read (usually nothing), check the record against that state, and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -16,6 +17,7 @@ import warnings
 from typing import Any
 
 from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
+from osk_journal._flusher import Flusher
 from osk_journal._format import encode, line_offset, parse_lines, split_complete
 from osk_journal._lock import make_lock
 from osk_journal._snapshot import load_snapshot, save_snapshot
@@ -23,7 +25,7 @@ from osk_journal._state import JournalState
 
 __all__ = ["FSYNC_POLICIES", "Journal"]
 
-FSYNC_POLICIES = ("always", "commit", "never")
+FSYNC_POLICIES = ("always", "commit", "interval", "never")
 _READ_CHUNK = 64 << 20
 
 
@@ -36,11 +38,14 @@ class Journal:
     Args:
         path: The journal file; created if missing.
         lock: ``"flock"``, ``"symlink"`` or ``"open"`` (see :mod:`osk_journal._lock`).
-        fsync: ``"always"`` (every append), ``"commit"`` (appends that finish a trial or change
-            a study) or ``"never"``.
+        fsync: ``"interval"`` (in the background, at most ``fsync_interval`` seconds after a
+            write), ``"commit"`` (before returning from writes that finish a trial or change a
+            study), ``"always"`` (every append) or ``"never"``. Every write reaches the OS
+            before returning under any policy, so it survives a kill of the process.
         lock_grace_period: Seconds after which a lock file left by a dead writer is broken.
         snapshot_every: Write ``PATH.snapshot`` after replaying at least this many records
             at open; 0 never does.
+        fsync_interval: Seconds between background fsyncs under the ``interval`` policy.
     """
 
     def __init__(
@@ -48,9 +53,10 @@ class Journal:
         path: str,
         *,
         lock: str = "flock",
-        fsync: str = "commit",
+        fsync: str = "interval",
         lock_grace_period: float | None = 30.0,
         snapshot_every: int = 10_000,
+        fsync_interval: float = 1.0,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
@@ -59,6 +65,7 @@ class Journal:
         self.fsync_policy = fsync
         self.lock_grace_period = lock_grace_period
         self.snapshot_every = snapshot_every
+        self.fsync_interval = fsync_interval
         self.counters = {"appends": 0, "commits": 0, "fsyncs": 0, "reads": 0, "repairs": 0}
         self.replayed_at_open = 0
         self._open()
@@ -71,6 +78,7 @@ class Journal:
         self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._lock = make_lock(self.lock_kind, self.path, self.lock_grace_period)
         self.worker_prefix = f"{uuid.uuid4()}-"
+        self._flusher = Flusher(self.fd, self.fsync_interval)
 
     def _load(self) -> None:
         size = os.fstat(self.fd).st_size
@@ -87,8 +95,15 @@ class Journal:
         if os.getpid() != self._pid:
             self._open()
 
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if os.getpid() == self._pid:
+                self.close()
+
     def close(self) -> None:
+        """fsync what the ``interval`` policy has not yet, and close the file."""
         if self.fd >= 0:
+            self._flusher.stop()
             os.close(self.fd)
             self.fd = -1
 
@@ -157,46 +172,37 @@ class Journal:
         )
 
     # -- writing -------------------------------------------------------------------------------
-    def commit(self, ops: list[dict[str, Any]], *, durable: bool) -> list[Any]:
-        """Check ``ops`` against the current state, append them, and return their results.
+    def commit(self, op: dict[str, Any], *, durable: bool, plain: bool = False) -> Any:
+        """Check ``op`` against the current state, append it, and return its result.
 
         An op that does not apply raises (KeyError, UpdateFinishedTrialError, ...) and nothing
-        of this call is written. ``durable`` asks for an fsync under the ``commit`` policy.
+        is written. ``durable`` asks for an fsync under the ``commit`` policy. ``plain`` says
+        the op holds only numbers and strings, so it need not be decoded again: otherwise it
+        is applied exactly as readers will decode it.
         """
-        lines = [encode(op) for op in ops]
-        decoded = [json.loads(line) for line in lines]  # apply exactly what readers will see
-        data = b"".join(lines)
+        line = encode(op)
+        mine = op if plain else json.loads(line)
         with self.mutex:
             self.check_fork()
             self.sync()
             self._lock.acquire(self.fd)
             try:
                 self._catch_up(os.fstat(self.fd).st_size, repair=True)
-                results = self._apply_mine(decoded)
-                self._write(data)
-                self.state.offset += len(data)
-                self.state.n_ops += len(ops)
+                result = self.state.apply(mine, mine=True)
+                self._write(line)
+                self.state.offset += len(line)
+                self.state.n_ops += 1
             finally:
                 self._lock.release(self.fd)
             self.counters["appends"] += 1
             self.counters["commits"] += 1
-            if self.fsync_policy == "always" or (durable and self.fsync_policy == "commit"):
+            policy = self.fsync_policy
+            if policy == "always" or (durable and policy == "commit"):
                 os.fsync(self.fd)
                 self.counters["fsyncs"] += 1
-        return results
-
-    def _apply_mine(self, decoded: list[dict[str, Any]]) -> list[Any]:
-        if len(decoded) == 1:
-            return [self.state.apply(decoded[0], mine=True)]
-        results = []
-        for index, op in enumerate(decoded):
-            try:
-                results.append(self.state.apply(op, mine=True))
-            except BaseException:
-                if index:
-                    self._reload()  # undo the ops of this batch already applied
-                raise
-        return results
+            elif policy == "interval":
+                self._flusher.poke()
+        return result
 
     def _write(self, data: bytes) -> None:
         start = self.state.offset
