@@ -142,6 +142,11 @@ class JournalState:
             try:
                 handlers[op["op_code"]](op, False)
             except Exception as err:
+                if op.get("op_code") not in handlers:
+                    return index, (
+                        f"unknown op_code {op.get('op_code')!r} (written by a newer version of "
+                        "Optuna or by another program?)"
+                    )
                 return index, f"not a valid journal record ({type(err).__name__}: {err})"
         return len(ops), None
 
