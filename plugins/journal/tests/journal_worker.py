@@ -5,8 +5,8 @@
     python journal_worker.py hang URL STUDY                         # start a trial and block
 
 With ``OSK_TEST_START_AT`` (a Unix time) set, workers wait until then, so that several start
-writing at the same moment. ``optimize`` appends the number of every trial whose ``tell`` returned to REPORT_FILE, so a test
-that kills the worker knows which results must have survived.
+writing at the same moment. ``optimize`` appends the number of every trial whose ``tell``
+returned to REPORT_FILE, so a test that kills the worker knows which results must survive.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sys
 import time
 
 import optuna
-
 import optuna_storage_kit as osk
 
 
