@@ -16,6 +16,7 @@ import sys
 import time
 
 import optuna
+
 import optuna_storage_kit as osk
 
 

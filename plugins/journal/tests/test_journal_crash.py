@@ -12,9 +12,10 @@ import warnings
 from collections.abc import Iterator
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 from osk_journal import JournalCorruptError, TornLineWarning
 from osk_journal._cli import recover
 

@@ -9,9 +9,10 @@ import time
 import types
 
 import optuna
-import optuna_storage_kit as osk
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+import optuna_storage_kit as osk
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import types
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -6,10 +6,11 @@ import os
 import types
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
