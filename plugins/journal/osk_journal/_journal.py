@@ -21,7 +21,7 @@ from osk_journal._flusher import Flusher
 from osk_journal._format import encode, line_offset, parse_lines, split_complete
 from osk_journal._lock import make_lock
 from osk_journal._snapshot import load_snapshot, save_snapshot
-from osk_journal._state import JournalState
+from osk_journal._state import JournalState, paused_gc
 
 __all__ = ["FSYNC_POLICIES", "Journal"]
 
@@ -81,14 +81,18 @@ class Journal:
         self._flusher = Flusher(self.fd, self.fsync_interval)
 
     def _load(self) -> None:
+        with paused_gc():
+            self._load_state()
+        if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
+            self.snapshot()
+
+    def _load_state(self) -> None:
         size = os.fstat(self.fd).st_size
         state = load_snapshot(self.path, self.fd, size) if size else None
         self.state = state or JournalState()
         start = self.state.n_ops
         self._catch_up(size)
         self.replayed_at_open = self.state.n_ops - start
-        if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
-            self.snapshot()
 
     def check_fork(self) -> None:
         """Reopen the file in a forked child; call before using :attr:`fd`."""

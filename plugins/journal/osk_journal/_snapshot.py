@@ -20,7 +20,7 @@ from osk_journal._state import FINISHED, JournalState, StudyRec, TrialRec
 
 __all__ = ["load_snapshot", "save_snapshot", "snapshot_path"]
 
-FORMAT = "osk-journal-snapshot/1"
+FORMAT = "osk-journal-snapshot/2"
 _PROBE = 4096
 
 
@@ -38,6 +38,7 @@ def _digests(fd: int, offset: int) -> tuple[str, str]:
 def save_snapshot(path: str, fd: int, state: JournalState) -> str:
     """Write the snapshot of ``state`` for the journal open as ``fd``, atomically."""
     head, tail = _digests(fd, state.offset)
+    table: dict[str, int] = {}  # each distribution's JSON once; trials refer to it by index
     doc = {
         "format": FORMAT,
         "offset": state.offset,
@@ -64,7 +65,7 @@ def save_snapshot(path: str, fd: int, state: JournalState) -> str:
                 t.number,
                 t.state,
                 t.params,
-                t.dists,
+                {k: table.setdefault(v, len(table)) for k, v in t.dists.items()},
                 t.user,
                 t.system,
                 t.values,
@@ -75,6 +76,7 @@ def save_snapshot(path: str, fd: int, state: JournalState) -> str:
             for t in state.trials
         ],
     }
+    doc["distributions"] = list(table)
     target = snapshot_path(path)
     scratch = f"{target}.{uuid.uuid4().hex}.tmp"
     with open(scratch, "w", encoding="utf-8") as f:
@@ -113,10 +115,12 @@ def _restore(doc: dict[str, Any]) -> JournalState:
             state.studies[sid] = study
             state.name_to_id[name] = sid
     trials = state.trials
+    table = doc["distributions"]
     for row in doc["trials"]:
         study_id, number, trial_state, params, dists, user, system, values, inter, start, end = row
         trial = TrialRec(study_id, number, trial_state)
-        trial.params, trial.dists, trial.user, trial.system = params, dists, user, system
+        trial.params, trial.user, trial.system = params, user, system
+        trial.dists = {k: table[v] for k, v in dists.items()}
         trial.values = values
         trial.inter = {int(k): v for k, v in inter}
         trial.start, trial.complete = start, end

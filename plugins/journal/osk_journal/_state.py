@@ -12,9 +12,11 @@ asked for and cached until the trial changes, so replay does no datetime or dist
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Container
-from datetime import datetime
+import gc
+from collections.abc import Callable, Container, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from optuna.distributions import (
@@ -32,6 +34,21 @@ NOT_FOUND = "Record does not exist."
 RUNNING, COMPLETE, PRUNED, FAIL, WAITING = 0, 1, 2, 3, 4
 FINISHED = frozenset({COMPLETE, PRUNED, FAIL})
 _STATES = tuple(TrialState)
+_STATE_VALUES = frozenset(s.value for s in TrialState)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects that hold no cycles:
+    otherwise it runs again and again over everything already built (about half the time of
+    replaying a long journal)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -41,10 +58,22 @@ def parse_distribution(text: str) -> BaseDistribution:
 
 
 def parse_datetime(text: str | None) -> datetime | None:
-    """Turn an ISO time written by Optuna into its naive local time, as Optuna's replay does."""
+    """Turn an ISO time written by Optuna into its naive local time, as Optuna's replay does
+    (``fromisoformat(text).astimezone().replace(tzinfo=None)``), with the local UTC offset
+    looked up once per minute: time zones change offset only on whole minutes."""
     if text is None:
         return None
-    return datetime.fromisoformat(text).astimezone().replace(tzinfo=None)
+    moment = datetime.fromisoformat(text)
+    if not text.endswith("+00:00") or len(text) < 22:
+        return moment.astimezone().replace(tzinfo=None)
+    return (moment + _local_offset(text[:16])).replace(tzinfo=None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _local_offset(minute: str) -> timedelta:
+    offset = datetime.fromisoformat(minute + ":00+00:00").astimezone().utcoffset()
+    assert offset is not None
+    return offset
 
 
 class StudyRec:
@@ -209,9 +238,23 @@ class JournalState:
         study = self._study(study_id, mine)
         if study is None:
             return None
-        state = TrialState(op.get("state", RUNNING)).value
         trial_id = len(self.trials)
-        trial = TrialRec(study_id, len(study.trial_ids), state)
+        if len(op) == 4:  # op_code, worker_id, study_id, datetime_start: a plain new trial
+            trial = TrialRec(study_id, len(study.trial_ids), RUNNING)
+            trial.start = op["datetime_start"]
+        else:
+            trial = self._trial_from_template(op, study)
+        self.trials.append(trial)
+        study.trial_ids.append(trial_id)
+        if trial.state not in FINISHED:
+            study.active[trial_id] = None
+        return trial_id
+
+    def _trial_from_template(self, op: dict[str, Any], study: StudyRec) -> TrialRec:
+        state = op.get("state", RUNNING)
+        if state not in _STATE_VALUES:
+            raise ValueError(f"{state!r} is not a valid TrialState")
+        trial = TrialRec(op["study_id"], len(study.trial_ids), state)
         trial.start = op["datetime_start"]
         trial.complete = op.get("datetime_complete")
         if "distributions" in op:
@@ -227,11 +270,7 @@ class JournalState:
             raise ValueError("Specify only one of `value` and `values`.")
         trial.values = [value] if value is not None else values
         trial.inter = {int(k): v for k, v in (op.get("intermediate_values") or {}).items()}
-        self.trials.append(trial)
-        study.trial_ids.append(trial_id)
-        if state not in FINISHED:
-            study.active[trial_id] = None
-        return trial_id
+        return trial
 
     @staticmethod
     def _note_param(study: StudyRec, trial: TrialRec, name: str, dist: str) -> None:
@@ -267,7 +306,9 @@ class JournalState:
         trial = self._updatable(op["trial_id"], mine)
         if trial is None:
             return False
-        state = TrialState(op["state"]).value
+        state = op["state"]
+        if state not in _STATE_VALUES:
+            raise ValueError(f"{state!r} is not a valid TrialState")
         if state == RUNNING:
             if trial.state == RUNNING:
                 return False  # another worker popped this WAITING trial first
@@ -329,6 +370,14 @@ class JournalState:
             ids = sorted(study.active)  # only RUNNING/WAITING wanted: skip finished trials
         else:
             ids = study.trial_ids
+        if len(ids) > 1000:
+            with paused_gc():
+                return self._collect(ids, states)
+        return self._collect(ids, states)
+
+    def _collect(
+        self, ids: list[int], states: Container[TrialState] | None
+    ) -> list[FrozenTrial]:
         trials = self.trials
         result = []
         for trial_id in ids:

@@ -30,6 +30,17 @@ def warnings_allowed() -> Iterator[None]:
         yield
 
 
+def _wait_for_lines(path: str, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                if sum(1 for _ in f) >= count:
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"workers did not report {count} trials in time")
+
+
 def _write_study(path: str, helpers: types.ModuleType, n_trials: int = 6) -> None:
     storage = osk.open_storage(helpers.url(path))
     study = optuna.create_study(storage=storage, study_name="s")
@@ -134,9 +145,10 @@ def test_writers_killed_at_random_lose_nothing_acknowledged(
     optuna.create_study(storage=osk.open_storage(url), study_name="kill")
     report = os.path.join(str(tmp_path), "told.txt")
     rng = random.Random(7)
-    for _ in range(4):
+    for round_ in range(4):
         procs = [helpers.worker("optimize", url, "kill", "100000", report) for _ in range(2)]
-        time.sleep(2.0 + rng.random() * 1.5)
+        _wait_for_lines(report, 20 * (round_ + 1))  # both are writing by now
+        time.sleep(rng.random() * 0.5)
         for proc in procs:
             proc.send_signal(signal.SIGKILL)
             proc.communicate()

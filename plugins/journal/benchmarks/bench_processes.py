@@ -1,0 +1,89 @@
+"""processes_8: 8 processes optimize one study in one journal file. Ratio = single-process
+in-memory time for the same number of trials / aggregate time. Every trial must be there once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
+
+_WORKER = """
+import sys, optuna, optuna_storage_kit
+sys.path.insert(0, {here!r})
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+target, n = sys.argv[1], int(sys.argv[2])
+storage = target if target.startswith("optuna+") else JournalStorage(JournalFileBackend(target))
+study = optuna.load_study(storage=storage, study_name="p8",
+                          sampler=optuna.samplers.RandomSampler())
+def objective(t):
+    return t.suggest_float("x", -5, 5) ** 2 + t.suggest_float("y", -5, 5) + t.suggest_float("z", 0, 1)
+sys.stdin.readline()  # start together
+study.optimize(objective, n_trials=n)
+"""
+
+
+def _run_workers(target: str, per_worker: int, workers: int, common: types.ModuleType) -> float:
+    script = _WORKER.format(here=os.path.dirname(os.path.abspath(__file__)))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, target, str(per_worker)],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+
+    def go() -> None:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            proc.communicate(timeout=900)
+            assert proc.returncode == 0
+
+    # Time from the start signal; interpreter start-up is excluded. Imports are done by the
+    # time the children read stdin, so give them a moment first.
+    import time
+
+    time.sleep(8)
+    return common.timed(go)
+
+
+def test_processes_8(benchmark: Any, common: types.ModuleType, tmp_path: os.PathLike[str]) -> None:
+    workers, total = 8, common.trials(4000)
+    per_worker = total // workers
+    memory = common.timed(lambda: common.optimize("optuna+memory://", per_worker * workers))
+    ours_path = os.path.join(str(tmp_path), "ours.log")
+    url = f"optuna+journal:///{ours_path}"
+    optuna.create_study(storage=osk.open_storage(url), study_name="p8")
+    ours = _run_workers(url, per_worker, workers, common)
+    ref_path = os.path.join(str(tmp_path), "optuna.log")
+    optuna.create_study(storage=common.optuna_journal(ref_path), study_name="p8")
+    reference = _run_workers(ref_path, per_worker, workers, common)
+    trials = osk.open_storage(url).get_all_trials(0)
+    assert [t.number for t in trials] == list(range(per_worker * workers))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    common.report(
+        benchmark,
+        f"processes_{workers}: {per_worker * workers} trials in all",
+        {
+            "memory_single_process_s": memory,
+            "osk_journal_s": ours,
+            "optuna_journal_s": reference,
+            "ratio_memory_over_osk": memory / ours,
+            "ratio_memory_over_optuna": memory / reference,
+            "osk_trials_per_s": per_worker * workers / ours,
+            "optuna_trials_per_s": per_worker * workers / reference,
+        },
+    )
