@@ -25,7 +25,9 @@ storage = target if target.startswith("optuna+") else JournalStorage(JournalFile
 study = optuna.load_study(storage=storage, study_name="p8",
                           sampler=optuna.samplers.RandomSampler())
 def objective(t):
-    return t.suggest_float("x", -5, 5) ** 2 + t.suggest_float("y", -5, 5) + t.suggest_float("z", 0, 1)
+    x, y = t.suggest_float("x", -5, 5), t.suggest_float("y", -5, 5)
+    return x ** 2 + y + t.suggest_float("z", 0, 1)
+print("ready", flush=True)
 sys.stdin.readline()  # start together
 study.optimize(objective, n_trials=n)
 """
@@ -37,10 +39,14 @@ def _run_workers(target: str, per_worker: int, workers: int, common: types.Modul
         subprocess.Popen(
             [sys.executable, "-c", script, target, str(per_worker)],
             stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(workers)
     ]
+    for proc in procs:  # imports done, study loaded: time only the optimization
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
 
     def go() -> None:
         for proc in procs:
@@ -51,11 +57,6 @@ def _run_workers(target: str, per_worker: int, workers: int, common: types.Modul
             proc.communicate(timeout=900)
             assert proc.returncode == 0
 
-    # Time from the start signal; interpreter start-up is excluded. Imports are done by the
-    # time the children read stdin, so give them a moment first.
-    import time
-
-    time.sleep(8)
     return common.timed(go)
 
 

@@ -136,6 +136,7 @@ class JournalState:
         self.all_studies: dict[int, StudyRec] = {}  # including deleted ones
         self.name_to_id: dict[str, int] = {}
         self.trials: list[TrialRec] = []
+        self._texts: dict[str, str] = {}
         self._apply: dict[int, Callable[[dict[str, Any], bool], Any]] = {
             Op.CREATE_STUDY: self._create_study,
             Op.DELETE_STUDY: self._delete_study,
@@ -171,6 +172,8 @@ class JournalState:
             try:
                 handlers[op["op_code"]](op, False)
             except Exception as err:
+                if type(op) is not dict:
+                    return index, "not a journal record (not a JSON object)"
                 if op.get("op_code") not in handlers:
                     return index, (
                         f"unknown op_code {op.get('op_code')!r} (written by a newer version of "
@@ -283,6 +286,7 @@ class JournalState:
         if trial is None:
             return
         name, text = op["param_name"], op["distribution"]
+        text = self._texts.setdefault(text, text)  # one string per distinct distribution
         study = self.all_studies[trial.study_id]
         first = study.first_param.get(name)
         if first is not None and first[1] != text:
@@ -375,9 +379,7 @@ class JournalState:
                 return self._collect(ids, states)
         return self._collect(ids, states)
 
-    def _collect(
-        self, ids: list[int], states: Container[TrialState] | None
-    ) -> list[FrozenTrial]:
+    def _collect(self, ids: list[int], states: Container[TrialState] | None) -> list[FrozenTrial]:
         trials = self.trials
         result = []
         for trial_id in ids:
