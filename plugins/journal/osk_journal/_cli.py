@@ -102,10 +102,20 @@ def recover(path: str, *, lock: str = "flock") -> str:
         guard.release(fd)
         os.close(fd)
     _drop_if_beyond(snapshot_path(path), offset)
+    kept = Journal(path, snapshot_every=0)
+    n_trials = len(kept.state.trials)
+    kept.close()
+    _forget_heartbeats_beyond(path + ".heartbeat", n_trials)
     return (
         f"{path}: kept the {line - 1} records before byte offset {offset}; removed "
         f"{size - offset} bytes from the corrupt record on; the original is saved as {backup}"
     )
+
+
+def _forget_heartbeats_beyond(heartbeats: str, n_trials: int) -> None:
+    """Trial ids past the kept records will be given to new trials: clear their slots."""
+    if os.path.exists(heartbeats) and os.path.getsize(heartbeats) > 8 * n_trials:
+        os.truncate(heartbeats, 8 * n_trials)
 
 
 def _drop_if_beyond(snapshot: str, offset: int) -> None:

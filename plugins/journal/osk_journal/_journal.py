@@ -97,7 +97,10 @@ class Journal:
     def check_fork(self) -> None:
         """Reopen the file in a forked child; call before using :attr:`fd`."""
         if os.getpid() != self._pid:
+            inherited = self.fd
             self._open()
+            with contextlib.suppress(OSError):
+                os.close(inherited)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

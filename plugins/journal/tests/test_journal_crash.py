@@ -80,6 +80,9 @@ def test_corrupt_record_reports_offset_and_recovery(
     journal_path: str, helpers: types.ModuleType, garbage: bytes
 ) -> None:
     _write_study(journal_path, helpers)
+    beating = osk.open_storage(helpers.url(journal_path), heartbeat_interval=60)
+    for trial_id in range(6):
+        beating.record_heartbeat(trial_id)
     lines = _lines(journal_path)
     bad_index = 9
     offset = sum(len(line) for line in lines[:bad_index])
@@ -104,6 +107,10 @@ def test_corrupt_record_reports_offset_and_recovery(
     reference = helpers.optuna_journal(journal_path)
     assert helpers.snapshot_of(ours) == helpers.snapshot_of(reference)
     assert ours.get_all_studies()[0].study_name == "s"
+    # Trial ids past the kept part will be reused: their old heartbeats are forgotten.
+    kept_trials = len(ours.get_all_trials(0))
+    assert kept_trials < 6
+    assert os.path.getsize(journal_path + ".heartbeat") == 8 * kept_trials
 
 
 def test_semantically_invalid_record_is_corruption(
