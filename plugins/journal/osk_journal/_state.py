@@ -194,6 +194,10 @@ class JournalState:
                 raise KeyError(NOT_FOUND)
             return None
         trial = self.trials[trial_id]
+        if trial.study_id not in self.studies:  # its study was deleted, and the trial with it
+            if mine:
+                raise KeyError(NOT_FOUND)
+            return None
         if trial.state in FINISHED:
             if mine:
                 raise UpdateFinishedTrialError(
@@ -352,9 +356,14 @@ class JournalState:
         return study
 
     def trial(self, trial_id: int) -> TrialRec:
+        """Return a trial; those of deleted studies are gone, as in Optuna's other storages
+        (they still hold their ids, which follow from the order of the records)."""
         if type(trial_id) is not int or not 0 <= trial_id < len(self.trials):
             raise KeyError(NOT_FOUND)
-        return self.trials[trial_id]
+        trial = self.trials[trial_id]
+        if trial.study_id not in self.studies:
+            raise KeyError(NOT_FOUND)
+        return trial
 
     def frozen(self, trial_id: int) -> FrozenTrial:
         """Return the trial as a FrozenTrial; cached until it changes, so never mutate it."""

@@ -258,7 +258,7 @@ class JournalFileStorage(BaseStorage, BaseHeartbeat):
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         with self._journal.mutex:
-            study = self._sync().all_studies.get(study_id)
+            study = self._sync().studies.get(study_id)
             if study is None or not 0 <= trial_number < len(study.trial_ids):
                 raise KeyError(f"No trial with {trial_number=} exists in study with {study_id=}.")
             return study.trial_ids[trial_number]  # type: ignore[no-any-return]

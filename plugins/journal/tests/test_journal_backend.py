@@ -101,3 +101,20 @@ def test_describe_for_osk_info(journal_path: str, helpers: types.ModuleType) -> 
     facts = backend.describe(storage.inner)
     assert facts["records"].startswith("1 (")
     assert facts["lock"] == "flock" and facts["fsync"] == "interval"
+
+
+def test_deleted_study_takes_its_trials_but_not_their_ids(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    storage = osk.open_storage(helpers.url(journal_path))
+    doomed = storage.create_new_study([StudyDirection.MINIMIZE], "doomed")
+    gone = storage.create_new_trial(doomed)
+    storage.delete_study(doomed)
+    with pytest.raises(KeyError):
+        storage.get_trial(gone)
+    with pytest.raises(KeyError):
+        storage.set_trial_user_attr(gone, "k", 1)
+    kept = storage.create_new_study([StudyDirection.MINIMIZE], "doomed")
+    # Ids follow the order of the records, as in Optuna's replay of the same file.
+    assert storage.create_new_trial(kept) == gone + 1
+    assert helpers.optuna_journal(journal_path).get_trial(gone + 1).number == 0
