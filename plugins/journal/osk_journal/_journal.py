@@ -16,6 +16,7 @@ import uuid
 import warnings
 from typing import Any
 
+from optuna_storage_kit.errors import StorageKitError
 from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
 from osk_journal._flusher import Flusher
 from osk_journal._format import encode, line_offset, parse_lines, split_complete
@@ -27,6 +28,7 @@ __all__ = ["FSYNC_POLICIES", "Journal"]
 
 FSYNC_POLICIES = ("always", "commit", "interval", "never")
 _READ_CHUNK = 64 << 20
+_WRITER_SNAPSHOT_FACTOR = 5  # writers snapshot every 5 x snapshot_every records
 
 
 class Journal:
@@ -75,7 +77,18 @@ class Journal:
     def _open(self) -> None:
         self._pid = os.getpid()
         self.mutex = threading.RLock()
-        self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.fd = os.open(
+                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+            self.read_only = False
+        except PermissionError:
+            if not os.path.exists(self.path):
+                raise
+            # A journal we may only read (a finished study, another user's file): reads work,
+            # writes raise a clear error.
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.read_only = True
         self._lock = make_lock(self.lock_kind, self.path, self.lock_grace_period)
         self.worker_prefix = f"{uuid.uuid4()}-"
         self._flusher = Flusher(self.fd, self.fsync_interval)
@@ -84,6 +97,12 @@ class Journal:
         with paused_gc():
             self._load_state()
         if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
+            self._try_snapshot()
+
+    def _try_snapshot(self) -> None:
+        # A snapshot only speeds up later opens: failing to write one (a read-only directory,
+        # a full disk) must not fail the operation that triggered it.
+        with contextlib.suppress(OSError):
             self.snapshot()
 
     def _load_state(self) -> None:
@@ -187,6 +206,11 @@ class Journal:
         the op holds only numbers and strings, so it need not be decoded again: otherwise it
         is applied exactly as readers will decode it.
         """
+        if self.read_only:
+            raise StorageKitError(
+                f"journal {self.path!r} is open read-only (no write permission); "
+                "give this process write access to the file to change the study"
+            )
         line = encode(op)
         mine = op if plain else json.loads(line)
         with self.mutex:
@@ -209,6 +233,11 @@ class Journal:
                 self.counters["fsyncs"] += 1
             elif policy == "interval":
                 self._flusher.poke()
+            # The writer of the record that crosses a multiple of the snapshot period saves a
+            # snapshot, so an open never replays more than about that many records.
+            period = self.snapshot_every * _WRITER_SNAPSHOT_FACTOR
+            if period and self.state.n_ops % period == 0:
+                self._try_snapshot()
         return result
 
     def _write(self, data: bytes) -> None:

@@ -118,3 +118,16 @@ def test_deleted_study_takes_its_trials_but_not_their_ids(
     # Ids follow the order of the records, as in Optuna's replay of the same file.
     assert storage.create_new_trial(kept) == gone + 1
     assert helpers.optuna_journal(journal_path).get_trial(gone + 1).number == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file: no read-only file")
+def test_read_only_journal_reads_but_refuses_writes(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    storage = osk.open_storage(helpers.url(journal_path))
+    sid = storage.create_new_study([StudyDirection.MINIMIZE], "ro")
+    os.chmod(journal_path, 0o444)
+    reader = osk.open_storage(helpers.url(journal_path))
+    assert reader.get_study_id_from_name("ro") == sid
+    with pytest.raises(osk.StorageKitError, match="read-only"):
+        reader.create_new_trial(sid)

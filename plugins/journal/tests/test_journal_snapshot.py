@@ -101,3 +101,13 @@ def test_long_replay_writes_a_snapshot_automatically(
     second = JournalFileStorage(journal_path, snapshot_every=20)
     assert second._journal.replayed_at_open == 0
     assert helpers.snapshot_of(second) == helpers.snapshot_of(reference)
+
+
+def test_writers_keep_the_snapshot_recent(journal_path: str) -> None:
+    storage = JournalFileStorage(journal_path, snapshot_every=4)  # writers: every 20 records
+    study = optuna.create_study(storage=storage)
+    study.optimize(_objective, n_trials=9)  # 1 + 9 x 6 = 55 records
+    with open(journal_path + ".snapshot", "rb") as f:
+        assert json.loads(f.read())["n_ops"] == 40
+    reopened = JournalFileStorage(journal_path, snapshot_every=0)
+    assert reopened._journal.replayed_at_open == 15
