@@ -177,3 +177,19 @@ def test_writers_killed_at_random_lose_nothing_acknowledged(
         study = optuna.load_study(storage=ours, study_name="kill")
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     assert all(line.endswith(b"\n") for line in _lines(journal_path))
+
+
+@pytest.mark.parametrize("lock", ["symlink", "open"])
+def test_lock_file_of_a_dead_writer_is_broken_after_grace_period(
+    journal_path: str, helpers: types.ModuleType, lock: str
+) -> None:
+    storage = osk.open_storage(helpers.url(journal_path, lock=lock, lock_grace_period=1))
+    # What Optuna's lock leaves behind when its holder is killed.
+    if lock == "symlink":
+        os.symlink(journal_path, journal_path + ".lock")
+    else:
+        open(journal_path + ".lock", "w").close()
+    with pytest.warns(RuntimeWarning, match="breaking the lock"):
+        sid = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "after")
+    assert not os.path.lexists(journal_path + ".lock")
+    assert helpers.optuna_journal(journal_path).get_study_name_from_id(sid) == "after"
