@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 import uuid
 import warnings
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = ["FSYNC_POLICIES", "Journal"]
 
 FSYNC_POLICIES = ("always", "commit", "interval", "never")
 _READ_CHUNK = 64 << 20
+_TORN_CHECK_DELAY = 0.05  # seconds a partial last line must stay unchanged to count as torn
 _WRITER_SNAPSHOT_FACTOR = 5  # writers snapshot every 5 x snapshot_every records
 
 
@@ -68,7 +70,9 @@ class Journal:
         self.lock_grace_period = lock_grace_period
         self.snapshot_every = snapshot_every
         self.fsync_interval = fsync_interval
-        self.counters = {"appends": 0, "commits": 0, "fsyncs": 0, "reads": 0, "repairs": 0}
+        self.counters = dict.fromkeys(
+            ("appends", "commits", "fsyncs", "reads", "repairs", "relocations"), 0
+        )
         self.replayed_at_open = 0
         self._open()
         with self.mutex:
@@ -184,7 +188,14 @@ class Journal:
         raise JournalCorruptError(self.path, state.offset, state.n_ops + 1, reason)
 
     def _repair_torn_tail(self, size: int) -> None:
-        # We hold the lock, so no writer is mid-append: a partial last line is torn.
+        # We hold the lock, so no writer sharing it is mid-append. With flock, one that does not
+        # share it (Optuna's JournalStorage) may be: a line still growing is not torn.
+        if self.lock_kind == "flock":
+            time.sleep(_TORN_CHECK_DELAY)
+            now = os.fstat(self.fd).st_size
+            if now != size:
+                self._catch_up(now, repair=True)
+                return
         offset = self.state.offset
         fragment = os.pread(self.fd, min(size - offset, 80), offset)
         os.ftruncate(self.fd, offset)
@@ -219,10 +230,15 @@ class Journal:
             self._lock.acquire(self.fd)
             try:
                 self._catch_up(os.fstat(self.fd).st_size, repair=True)
-                result = self.state.apply(mine, mine=True)
+                start = self.state.offset
+                result = self.state.apply(mine, mine=True)  # raises before anything is written
                 self._write(line)
-                self.state.offset += len(line)
-                self.state.n_ops += 1
+                self.counters["reads"] += 1
+                if os.pread(self.fd, len(line), start) == line:
+                    self.state.offset = start + len(line)
+                    self.state.n_ops += 1
+                else:
+                    result = self._relocate(line, mine, start)
             finally:
                 self._lock.release(self.fd)
             self.counters["appends"] += 1
@@ -240,6 +256,28 @@ class Journal:
                 self._try_snapshot()
         return result
 
+    def _relocate(self, line: bytes, op: dict[str, Any], start: int) -> Any:
+        """Our record did not land at ``start``: a writer that does not share our lock (Optuna's
+        JournalStorage while we use ``flock``) appended first. Replay in file order, as every
+        reader will, and take our result from there; the record may turn out not to apply."""
+        self.counters["relocations"] += 1
+        self._reload(upto=start)
+        data = os.pread(self.fd, os.fstat(self.fd).st_size - start, start)
+        at = 0
+        while True:
+            end = data.index(b"\n", at) + 1
+            if data[at:end] == line:
+                break
+            at = end
+        if at:
+            self._apply_chunk(data[:at])
+        state = self.state
+        try:
+            return state.apply(op, mine=True)
+        finally:
+            state.offset += len(line)
+            state.n_ops += 1
+
     def _write(self, data: bytes) -> None:
         start = self.state.offset
         try:
@@ -252,9 +290,12 @@ class Journal:
             self._reload()
             raise
 
-    def _reload(self) -> None:
-        self.state = JournalState()
-        self._catch_up(os.fstat(self.fd).st_size)
+    def _reload(self, upto: int | None = None) -> None:
+        """Rebuild the state from the snapshot and the file, up to byte ``upto`` (a line end)."""
+        size = os.fstat(self.fd).st_size if upto is None else upto
+        with paused_gc():
+            self.state = load_snapshot(self.path, self.fd, size) or JournalState()
+            self._catch_up(size)
 
     # -- snapshots -----------------------------------------------------------------------------
     def snapshot(self) -> str:

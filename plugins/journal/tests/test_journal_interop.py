@@ -117,12 +117,15 @@ def test_rules_for_records_that_do_not_apply_match(
     assert ours.inner._journal.state.n_ops == 8
 
 
-@pytest.mark.parametrize("lock", ["symlink", "open"])
+@pytest.mark.parametrize(
+    ("lock", "optuna_lock"), [("symlink", "symlink"), ("open", "open"), ("flock", "symlink")]
+)
 def test_concurrent_writers_of_both_kinds(
-    journal_path: str, helpers: types.ModuleType, lock: str
+    journal_path: str, helpers: types.ModuleType, lock: str, optuna_lock: str
 ) -> None:
     """Optuna's JournalStorage and ours write one file at the same time, sharing Optuna's
-    lock file; every trial appears once and both replays agree."""
+    lock file, or (flock) not sharing any lock; every trial appears once and both replays
+    agree."""
     optuna.create_study(storage=helpers.optuna_journal(journal_path), study_name="both")
     n = 40
     start = helpers.soon()
@@ -130,14 +133,18 @@ def test_concurrent_writers_of_both_kinds(
     procs = [
         helpers.worker("optimize", ours_url, "both", str(n), start_at=start),
         helpers.worker("optimize", ours_url, "both", str(n), start_at=start),
-        helpers.worker("optuna-optimize", journal_path, "both", str(n), lock, start_at=start),
-        helpers.worker("optuna-optimize", journal_path, "both", str(n), lock, start_at=start),
+        helpers.worker(
+            "optuna-optimize", journal_path, "both", str(n), optuna_lock, start_at=start
+        ),
+        helpers.worker(
+            "optuna-optimize", journal_path, "both", str(n), optuna_lock, start_at=start
+        ),
     ]
     for proc in procs:
         proc.communicate(timeout=120)
         assert proc.returncode == 0
     ours = osk.open_storage(helpers.url(journal_path, lock=lock))
-    reference = helpers.optuna_journal(journal_path, lock=lock)
+    reference = helpers.optuna_journal(journal_path, lock=optuna_lock)
     trials = ours.get_all_trials(0)
     assert [t.number for t in trials] == list(range(4 * n))
     assert all(t.state == TrialState.COMPLETE for t in trials)
