@@ -1,12 +1,13 @@
 """Process locks for appending to a journal.
 
 * ``flock``: ``fcntl.flock`` on the journal itself. Fast, and released by the kernel when a
-  holder dies, so a killed writer never leaves a stale lock. Use it on local file systems when
-  every writer of the file is this backend.
+  holder dies, so a killed writer never leaves a stale lock. For local file systems. Optuna's
+  ``JournalStorage`` does not take it; :class:`~osk_journal._journal.Journal` copes with such
+  writers appending at the same time (it reads each append back and replays in file order).
 * ``symlink`` and ``open``: the lock files of Optuna's ``JournalFileSymlinkLock`` and
   ``JournalFileOpenLock`` (``PATH.lock``, made by ``symlink(2)`` or ``open(O_CREAT|O_EXCL)``), for
-  file systems where ``flock`` is unreliable (NFS) and for writing one file at the same time as
-  Optuna's own ``JournalStorage`` (use the lock Optuna uses: ``symlink`` is its default). As in
+  file systems where ``flock`` is unreliable (NFS); Optuna's own writers share them (use the
+  kind Optuna uses: ``symlink`` is its default). As in
   Optuna, a lock left by a dead writer is broken after ``grace_period`` seconds in which neither
   it nor the journal changed.
 """

@@ -22,9 +22,9 @@ OPTIONS = (
         "lock",
         str,
         "flock",
-        "How writers exclude each other: 'flock' (local file systems; never stale), or "
-        "Optuna's lock files 'symlink' (its default) / 'open' for NFS and for writing "
-        "together with Optuna's JournalStorage.",
+        "How writers exclude each other: 'flock' (local file systems; never stale; Optuna's "
+        "JournalStorage may write alongside), or Optuna's lock files 'symlink' (its default) "
+        "/ 'open' for NFS, shared with Optuna's writers there.",
         choices=("flock", "symlink", "open"),
     ),
     osk.Option(

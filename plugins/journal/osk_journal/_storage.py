@@ -63,8 +63,9 @@ class JournalFileStorage(BaseStorage, BaseHeartbeat):
     """An Optuna storage kept in an append-only journal file, in Optuna's own journal format.
 
     The file is the one Optuna's ``JournalStorage(JournalFileBackend(path))`` reads and writes:
-    each side reads what the other wrote, and both may write it at the same time when they use
-    the same lock (``lock="symlink"`` is Optuna's default lock). Heartbeats live in
+    each side reads what the other wrote, and both may write it at the same time (with
+    ``lock="flock"`` on a local file system, or on NFS with the lock file Optuna uses:
+    ``lock="symlink"`` is its default). Heartbeats live in
     ``PATH.heartbeat`` and snapshots in ``PATH.snapshot``, so the journal holds only records
     Optuna understands.
 
