@@ -95,6 +95,7 @@ class Journal:
             self.read_only = True
         self._lock = make_lock(self.lock_kind, self.path, self.lock_grace_period)
         self.worker_prefix = f"{uuid.uuid4()}-"
+        self._worker_ids: dict[int, str] = {}
         self._flusher = Flusher(self.fd, self.fsync_interval)
 
     def _load(self) -> None:
@@ -139,7 +140,13 @@ class Journal:
 
     @property
     def worker_id(self) -> str:
-        return self.worker_prefix + str(threading.get_ident())
+        """Optuna's form: one id per process and thread."""
+        ident = threading.get_ident()
+        try:
+            return self._worker_ids[ident]
+        except KeyError:
+            worker = self._worker_ids[ident] = self.worker_prefix + str(ident)
+            return worker
 
     # -- reading -------------------------------------------------------------------------------
     def sync(self) -> None:
@@ -226,7 +233,8 @@ class Journal:
         mine = op if plain else json.loads(line)
         with self.mutex:
             self.check_fork()
-            self.sync()
+            if os.fstat(self.fd).st_size != self.state.offset:
+                self.sync()  # catch up before taking the lock, to hold it for less time
             self._lock.acquire(self.fd)
             try:
                 self._catch_up(os.fstat(self.fd).st_size, repair=True)
@@ -281,8 +289,9 @@ class Journal:
     def _write(self, data: bytes) -> None:
         start = self.state.offset
         try:
-            view = memoryview(data)
-            while view:
+            written = os.write(self.fd, data)
+            view = memoryview(data)[written:]
+            while view:  # a short write: rare, but allowed
                 written = os.write(self.fd, view)
                 view = view[written:]
         except BaseException:

@@ -60,9 +60,16 @@ OPTIONS = (
 )
 
 THRESHOLDS = {
+    # The goal. Measured 1.3-2.2 (full) and 1.3-4.5 (--quick: 500 trials against a
+    # 0.07-0.12 s reference, so noisy) on a shared 2-core machine under load.
     "random_5000.ratio": 3.0,
+    # Measured 0.74-1.03 and 0.63-0.94: cached FrozenTrials make these as fast as memory.
+    "tpe_1000.ratio": 2.0,
+    "get_all_trials_10000.ratio": 2.0,
+    # Deterministic: one append per write call (5 per trial, plus a few per study); fsyncs
+    # are in the background under the default policy.
+    "random_5000.commits_per_trial": 5.1,
     "random_5000.fsyncs_per_trial": 0.0,
-    "random_5000.commits_per_trial": 5.1,  # 5 per trial, plus a few per study
 }
 
 
