@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 
 import optuna
 import pytest
@@ -11,6 +12,7 @@ from optuna.study._study_direction import StudyDirection
 from optuna.trial import TrialState
 
 import optuna_storage_kit as osk
+from osk_journal import JournalFileStorage
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -152,3 +154,69 @@ def test_concurrent_writers_of_both_kinds(
     writers = {t.user_attrs["pid"] for t in trials}
     assert len(writers) == 4
     assert helpers.snapshot_of(ours) == helpers.snapshot_of(reference)
+
+
+def _overtake_next_append(
+    monkeypatch: pytest.MonkeyPatch, storage: object, foreign: Callable[[], object]
+) -> None:
+    """Make ``foreign`` (a real write by Optuna's JournalStorage, which does not take our flock)
+    land between our check of the next record and our write of it: the race it can win."""
+    journal = storage._journal  # type: ignore[attr-defined]
+    real_write = journal._write
+
+    def overtaken(data: bytes) -> None:
+        monkeypatch.setattr(journal, "_write", real_write)
+        foreign()
+        real_write(data)
+
+    monkeypatch.setattr(journal, "_write", overtaken)
+
+
+def test_append_overtaken_by_optuna_gets_the_right_trial_id(
+    journal_path: str, helpers: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = JournalFileStorage(journal_path)
+    reference = helpers.optuna_journal(journal_path)
+    sid = ours.create_new_study([StudyDirection.MINIMIZE], "race")
+    _overtake_next_append(monkeypatch, ours, lambda: reference.create_new_trial(sid))
+    trial_id = ours.create_new_trial(sid)
+    assert ours.osk_counters()["relocations"] == 1
+    assert trial_id == 1  # Optuna's record came first and took id 0
+    assert ours.get_trial(trial_id).number == 1
+    assert helpers.snapshot_of(ours) == helpers.snapshot_of(helpers.optuna_journal(journal_path))
+
+
+def test_waiting_trial_claimed_first_by_optuna_is_not_ours(
+    journal_path: str, helpers: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = JournalFileStorage(journal_path)
+    reference = helpers.optuna_journal(journal_path)
+    sid = ours.create_new_study([StudyDirection.MINIMIZE], "claim")
+    waiting = ours.create_new_trial(sid, optuna.trial.create_trial(state=TrialState.WAITING))
+    _overtake_next_append(
+        monkeypatch,
+        ours,
+        lambda: reference.set_trial_state_values(waiting, TrialState.RUNNING),
+    )
+    assert ours.set_trial_state_values(waiting, TrialState.RUNNING) is False
+    assert ours.osk_counters()["relocations"] == 1
+    assert helpers.snapshot_of(ours) == helpers.snapshot_of(helpers.optuna_journal(journal_path))
+
+
+def test_update_overtaken_by_optuna_finishing_the_trial_raises(
+    journal_path: str, helpers: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = JournalFileStorage(journal_path)
+    reference = helpers.optuna_journal(journal_path)
+    sid = ours.create_new_study([StudyDirection.MINIMIZE], "late")
+    trial_id = ours.create_new_trial(sid)
+    _overtake_next_append(
+        monkeypatch,
+        ours,
+        lambda: reference.set_trial_state_values(trial_id, TrialState.FAIL),
+    )
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        ours.set_trial_user_attr(trial_id, "late", 1)
+    assert ours.get_trial(trial_id).user_attrs == {}
+    ours.set_study_user_attr(sid, "still", "writable")  # the state is in step with the file
+    assert helpers.snapshot_of(ours) == helpers.snapshot_of(helpers.optuna_journal(journal_path))
