@@ -1,4 +1,5 @@
-"""The ``osk`` command line: ``osk backends``, ``osk info URL``, ``osk demo``.
+"""The ``osk`` command line: ``backends``, ``info``, ``demo``, ``copy``, ``bench``, ``dashboard``,
+``new-backend``.
 
 Plugins add their own subcommands through the ``register_commands`` hook.
 """
@@ -6,6 +7,8 @@ Plugins add their own subcommands through the ``register_commands`` hook.
 from __future__ import annotations
 
 import collections
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -170,6 +173,94 @@ def demo(url: str | None, trials: int, sampler: str, compare: bool) -> None:
     except osk.StorageKitError as err:
         raise click.ClickException(str(err)) from None
     _demo.print_results(results, out)
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--study",
+    "studies",
+    multiple=True,
+    metavar="NAME",
+    help="Copy only this study (repeatable; default: every study in SRC).",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace a study of the same name in DST (deleted first)."
+)
+def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
+    """Copy studies from SRC to DST, then verify the copy field by field.
+
+    SRC and DST are storage URLs (optuna+..., or Optuna's own: sqlite:///x.db,
+    postgresql://...) or journal file paths (x.log). Nothing is written when a study already
+    exists in DST, unless --overwrite.
+    """
+    from optuna_storage_kit import _any_storage, _copy
+
+    out = _console()
+    _quiet_optuna()
+    try:
+        source, target = _any_storage.classify(src), _any_storage.classify(dst)
+        if source.target == target.target and source.kind == target.kind:
+            raise osk.StorageKitError("SRC and DST are the same storage; give another DST")
+        src_storage = _any_storage.open_any(source, must_exist=True)
+        dst_storage = _any_storage.open_any(target)
+        with _copy_progress(out) as (on_study, on_trial):
+            results = _copy.copy_studies(
+                src_storage,
+                dst_storage,
+                studies,
+                overwrite=overwrite,
+                on_study=on_study,
+                on_trial=on_trial,
+            )
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    table = Table(title=f"copied {source.shown} -> {target.shown}")
+    for column in ("study", "directions", "trials", "verified"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        table.add_row(r.study_name, ", ".join(r.directions), str(r.trials), "[green]yes[/]")
+    out.print(table)
+    total = sum(r.trials for r in results)
+    out.print(
+        f"{len(results)} stud{'y' if len(results) == 1 else 'ies'}, {total} trials copied and "
+        "verified (directions, attributes, states, params, distributions, values, intermediate "
+        "values, datetimes)",
+        soft_wrap=True,
+    )
+
+
+def _quiet_optuna() -> None:
+    """Keep Optuna's per-study INFO lines out of the tools' output."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@contextlib.contextmanager
+def _copy_progress(
+    out: Console,
+) -> Iterator[tuple[Callable[[str, int], None], Callable[[], None]]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        current: list[Any] = []
+
+        def on_study(name: str, n_trials: int) -> None:
+            current[:] = [progress.add_task(f"copying {name}", total=n_trials)]
+
+        def on_trial() -> None:
+            progress.advance(current[0])
+
+        yield on_study, on_trial
 
 
 if __name__ == "__main__":  # pragma: no cover
