@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
+import pathlib
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -229,6 +232,95 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
         "values, datetimes)",
         soft_wrap=True,
     )
+
+
+@cli.command()
+@click.argument("urls", nargs=-1, metavar="[URL]...")
+@click.option("--trials", default=1000, show_default=True, help="Trials per workload and storage.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Processes on one study, for storages that support several processes.",
+)
+@click.option(
+    "--workload",
+    "workloads",
+    multiple=True,
+    type=click.Choice(["random", "tpe"]),
+    help="Workloads to run (repeatable; default: all).",
+)
+@click.option(
+    "--baselines/--no-baselines",
+    default=True,
+    show_default=True,
+    help="Also run Optuna's RDBStorage (SQLite file) and JournalStorage (file).",
+)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="PNG chart.")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="JSON."
+)
+def bench(
+    urls: tuple[str, ...],
+    trials: int,
+    workers: int,
+    workloads: tuple[str, ...],
+    baselines: bool,
+    plot: pathlib.Path | None,
+    json_path: pathlib.Path | None,
+) -> None:
+    """Time the standard workloads on each URL, Optuna's storages and memory, in one run.
+
+    Without URLs, measures fresh files on each installed file backend of ours (optuna+sqlite,
+    optuna+journal). Prints trials per second and the time ratio to the in-memory reference.
+    """
+    from optuna_storage_kit import _bench
+
+    out = _console()
+    if trials < 1 or workers < 1:
+        raise click.UsageError("--trials and --workers must be at least 1")
+    try:
+        if plot is not None:
+            from optuna_storage_kit import _bench_plot
+
+            _bench_plot._pyplot()  # fail now, not after the measurements
+        with tempfile.TemporaryDirectory(prefix="osk-bench-") as tmp:
+            directory = pathlib.Path(tmp)
+            with out.status("benchmarking") as status:
+                results = _bench.run(
+                    list(urls) or _bench.default_urls(directory),
+                    _bench.baseline_urls(directory) if baselines else [],
+                    trials=trials,
+                    workers=workers,
+                    workloads=workloads or _bench.WORKLOADS,
+                    on_progress=lambda line: status.update(f"benchmarking {line}"),
+                )
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    report = _bench.report(results, trials=trials, workers=workers)
+    table = Table(title=f"osk bench: {trials} trials per storage (ratio: time / in-memory time)")
+    for column in ("workload", "storage", "URL", "procs", "seconds", "trials/s", "ratio"):
+        table.add_column(column, overflow="fold")
+    for row in report["results"]:
+        table.add_row(
+            row["workload"],
+            row["label"],
+            row["url"],
+            str(row["workers"]),
+            f"{row['seconds']:.2f}",
+            f"{row['trials_per_second']:,.0f}",
+            f"{row['ratio_to_memory']:.1f}x",
+        )
+    out.print(table)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        out.print(f"wrote {json_path}")
+    if plot is not None:
+        from optuna_storage_kit import _bench_plot
+
+        _bench_plot.plot(report, plot)
+        out.print(f"wrote {plot}")
 
 
 def _quiet_optuna() -> None:
