@@ -323,6 +323,30 @@ def bench(
         out.print(f"wrote {plot}")
 
 
+@cli.command()
+@click.argument("url")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="TCP port to listen on.")
+def dashboard(url: str, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the storage at URL (needs the [dashboard] extra).
+
+    URL is any storage osk copy accepts: optuna+..., sqlite:///x.db, postgresql://..., or a
+    journal file path. Stop it with Ctrl-C.
+    """
+    from optuna_storage_kit import _any_storage, _dashboard
+
+    out = _console(stderr=True)
+    try:
+        _dashboard._run_server()  # fail now if the extra is missing
+        shown = _any_storage.classify(url).shown
+        out.print(f"optuna-dashboard on {shown}: http://{host}:{port}/dashboard (Ctrl-C stops)")
+        _dashboard.serve(url, host=host, port=port)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        out.print("stopped")
+
+
 def _quiet_optuna() -> None:
     """Keep Optuna's per-study INFO lines out of the tools' output."""
     import optuna
