@@ -347,6 +347,38 @@ def dashboard(url: str, host: str, port: int) -> None:
         out.print("stopped")
 
 
+@cli.command("new-backend")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=pathlib.Path("."),
+    show_default=True,
+    help="Where to create the package directory osk-NAME.",
+)
+def new_backend(name: str, parent: pathlib.Path) -> None:
+    """Generate osk-NAME, a backend package for optuna+NAME:// URLs that passes osk certify.
+
+    It holds the entry point, the hook implementation, a working storage to replace (Optuna's
+    journal file), tests on the conformance kit's fixtures and a tox.ini.
+    """
+    from optuna_storage_kit import _scaffold
+
+    out = _console()
+    try:
+        target = _scaffold.generate(name, parent)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    out.print(f"created {target}", soft_wrap=True)
+    out.print(
+        f"next: cd {target} && pip install -e '.[test]' && pytest && "
+        f"osk certify 'optuna+{name}:///study.log' --quick",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
 def _quiet_optuna() -> None:
     """Keep Optuna's per-study INFO lines out of the tools' output."""
     import optuna
