@@ -1,0 +1,121 @@
+"""``osk certify``: run the whole kit on a backend and write its certificate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from osk_conformance._certify import CATEGORIES
+
+__all__ = ["certify"]
+
+
+@click.command()
+@click.argument("url", required=False)
+@click.option("--factory", metavar="MODULE:CALLABLE", help="Certify a factory instead of a URL.")
+@click.option("--quick", is_flag=True, help="Scaled-down workloads (about a minute on memory).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("osk-certificate"),
+    show_default=True,
+    help="Directory for certificate.json, certificate.md and certificate.junit.xml.",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(list(CATEGORIES)),
+    help="Run only these categories (repeatable); the certificate marks the others 'not run'.",
+)
+@click.option("--baseline", type=click.Path(dir_okay=False, exists=True), help=(
+    "A previous certificate.json: flag counts up >5% and ratios up >25%."
+))  # fmt: skip
+@click.option("--workers", default=8, show_default=True, help="Threads/processes in tests.")
+@click.option("--no-progress", is_flag=True, help="Show pytest's output instead of a progress bar.")
+def certify(
+    url: str | None,
+    factory: str | None,
+    quick: bool,
+    out: Path,
+    only: tuple[str, ...],
+    baseline: str | None,
+    workers: int,
+    no_progress: bool,
+) -> None:
+    """Certify the backend at URL (or --factory module:callable) with the conformance kit.
+
+    A file URL gets a fresh store per test (its file name kept under a new directory);
+    optuna+memory:// a fresh named store; other URLs may use {dir} and {name} placeholders,
+    and without them are one shared store (tests needing an empty store are then skipped).
+    Exits non-zero on any failure.
+    """
+    from osk_conformance._certify import run_suite
+    from osk_conformance._report import build_certificate, write_certificate
+    from osk_conformance._target import Target
+
+    if bool(url) == bool(factory):
+        raise click.UsageError("give exactly one of URL or --factory MODULE:CALLABLE")
+    target = Target.from_url(url) if url else Target.from_factory(str(factory))
+    categories = list(only) or list(CATEGORIES)
+    out.mkdir(parents=True, exist_ok=True)
+    click.echo(f"Certifying {target.name} {target.version} ({target.source})", err=True)
+    if no_progress:
+        code, collector = run_suite(target, quick=quick, categories=categories, out=out,
+                                    baseline=baseline, workers=workers)  # fmt: skip
+    else:
+        code, collector = _with_progress(target, quick, categories, out, baseline, workers)
+    cert = build_certificate(target, collector, quick=quick, categories=categories,
+                             exit_code=code)  # fmt: skip
+    paths = write_certificate(cert, out)
+    _summary(cert)
+    for path in paths:
+        click.echo(f"wrote {path}", err=True)
+    if cert["result"] != "pass":
+        raise SystemExit(1)
+
+
+def _with_progress(target, quick, categories, out, baseline, workers):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from osk_conformance._certify import run_suite
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[test]}"), transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("certify", total=None, test="")
+
+        def advance(nodeid: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total, test=nodeid.split("/")[-1][:70])
+
+        return run_suite(target, quick=quick, categories=categories, out=out,
+                         baseline=baseline, workers=workers, progress=advance)  # fmt: skip
+
+
+def _summary(cert: dict) -> None:  # type: ignore[type-arg]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{cert['backend']['name']}: {cert['result'].upper()}")
+    for column in ("category", "status", "passed", "failed", "skipped"):
+        table.add_column(column)
+    for name, section in cert["categories"].items():
+        table.add_row(name, section["status"], *(str(section.get(k, "-"))
+                                                 for k in ("passed", "failed", "skipped")))
+    Console(stderr=True).print(table)
+    if cert["result"] != "pass":
+        failures = [t for s in cert["categories"].values() for t in s["tests"]
+                    if t["outcome"] == "failed"]  # fmt: skip
+        for test in failures[:20]:
+            click.echo(f"FAILED {test['nodeid']}: {test['reason']}", err=True)
+        for error in cert["errors"]:
+            click.echo(f"ERROR {error}", err=True)
+
+
+@click.group()
+def main() -> None:
+    """osk-conformance commands (also available as `osk certify` once the core CLI loads)."""
+
+
+main.add_command(certify)
