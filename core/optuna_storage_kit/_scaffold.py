@@ -1,10 +1,10 @@
 """``osk new-backend NAME``: generate a third-party backend package that works as generated.
 
-The package (``osk-NAME``, module ``osk_NAME``) has the entry point, the hook implementation, a
-working storage (Optuna's journal file, to be replaced), tests on the conformance kit's pytest
-fixtures, and a tox.ini running them and ``osk certify``. The templates are in
-``_templates/backend``; ``__module__`` in a path becomes the module name, ``.tmpl`` is dropped,
-and ``${name}``-style placeholders are filled.
+The package (``osk-NAME``, module ``osk_NAME``) has the entry point, the hook implementation,
+a working storage (Optuna's in-memory storage, one store per name, to be replaced), tests on the
+conformance kit's pytest fixtures, and a tox.ini running them and ``osk certify``. The
+templates are in ``_templates/backend``; ``__module__`` in a path becomes the module name,
+``.tmpl`` is dropped, and ``${name}``-style placeholders are filled.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from optuna_storage_kit.errors import StorageKitError
 
 __all__ = ["NAME_PATTERN", "generate"]
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+# The name is also the URL scheme, which SQLAlchemy's URL grammar limits to letters and digits
+# here (it would take '_', which Backend.schemes refuses, and refuses '-').
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*$")
 
 
 def generate(name: str, parent: Path) -> Path:
@@ -28,7 +30,7 @@ def generate(name: str, parent: Path) -> Path:
 
     Args:
         name: The backend's name, which is also its URL scheme (``optuna+<name>://``): lower
-            case letters and digits, words joined by single hyphens.
+            case letters and digits, starting with a letter.
         parent: The directory to create the package in.
 
     Raises:
@@ -37,15 +39,16 @@ def generate(name: str, parent: Path) -> Path:
     """
     if not NAME_PATTERN.match(name):
         raise StorageKitError(
-            f"{name!r} is not a valid backend name: use lower case letters and digits, words "
-            "joined by single hyphens, starting with a letter (e.g. 'mydb' or 'my-db')"
+            f"{name!r} is not a valid backend name: it is also the URL scheme "
+            f"(optuna+NAME://), so use lower case letters and digits, starting with a letter "
+            "(e.g. 'mydb')"
         )
     taken = osk.get_registry().schemes()
     if name in taken:
         raise StorageKitError(
             f"'optuna+{name}://' is already served by an installed backend; choose another name"
         )
-    module = "osk_" + name.replace("-", "_")
+    module = f"osk_{name}"
     target = parent / f"osk-{name}"
     if target.exists():
         raise StorageKitError(f"{target} already exists; remove it or choose another directory")

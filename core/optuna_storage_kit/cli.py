@@ -361,7 +361,8 @@ def new_backend(name: str, parent: pathlib.Path) -> None:
     """Generate osk-NAME, a backend package for optuna+NAME:// URLs that passes osk certify.
 
     It holds the entry point, the hook implementation, a working storage to replace (Optuna's
-    journal file), tests on the conformance kit's fixtures and a tox.ini.
+    in-memory storage, one store per name), tests on the conformance kit's fixtures and a
+    tox.ini.
     """
     from optuna_storage_kit import _scaffold
 
@@ -373,7 +374,7 @@ def new_backend(name: str, parent: pathlib.Path) -> None:
     out.print(f"created {target}", soft_wrap=True)
     out.print(
         f"next: cd {target} && pip install -e '.[test]' && pytest && "
-        f"osk certify 'optuna+{name}:///study.log' --quick",
+        f"osk certify 'optuna+{name}://{{name}}' --quick",
         soft_wrap=True,
         markup=False,
     )
