@@ -109,13 +109,16 @@ def test_named_url_without_baselines(tmp_path: Path) -> None:
         "8",
         "--workload",
         "tpe",
+        "--workers",
+        "3",
         "--json",
         str(tmp_path / "b.json"),
     ).stdout
     rows = json.loads((tmp_path / "b.json").read_text())["results"]
-    assert [(r["role"], r["url"]) for r in rows] == [
-        ("reference", "optuna+memory://"),
-        ("measured", "optuna+memory://bench-named"),
+    # The memory backend is not multi-process, so --workers does not apply to it.
+    assert [(r["role"], r["url"], r["workers"]) for r in rows] == [
+        ("reference", "optuna+memory://", 1),
+        ("measured", "optuna+memory://bench-named", 1),
     ]
     assert "osk bench: 8 trials per storage" in out
 

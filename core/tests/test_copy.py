@@ -133,13 +133,22 @@ def study_view(storage: BaseStorage | str, name: str) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The source every test copies from (``osk copy`` only reads it)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('source') / 'src.db'}"
+    make_source(url)
+    return url
+
+
 def journal(path: Path) -> JournalStorage:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def test_round_trip_sqlite_journal_postgres_sqlite(tmp_path: Path, pg_url: str) -> None:
-    src = f"sqlite:///{tmp_path / 'src.db'}"
-    make_source(src)
+def test_round_trip_sqlite_journal_postgres_sqlite(
+    tmp_path: Path, source: str, pg_url: str
+) -> None:
+    src = source
     log = tmp_path / "copy.log"
     back = f"sqlite:///{tmp_path / 'back.db'}"
 
@@ -158,18 +167,16 @@ def test_round_trip_sqlite_journal_postgres_sqlite(tmp_path: Path, pg_url: str) 
         assert study_view(back, name) == expected
 
 
-def test_copy_into_kit_backend_verifies(tmp_path: Path) -> None:
-    src = f"sqlite:///{tmp_path / 'src.db'}"
-    make_source(src)
+def test_copy_into_kit_backend_verifies(tmp_path: Path, source: str) -> None:
+    src = source
     out = osk_cmd("copy", src, "optuna+memory://copy-target", "--study", "multi").stdout
     assert "1 study, 5 trials copied and verified" in out
     row = next(line for line in out.splitlines() if "│ multi" in line)
     assert "minimize, maximize" in row and "yes" in row
 
 
-def test_refuses_to_overwrite_without_flag(tmp_path: Path) -> None:
-    src = f"sqlite:///{tmp_path / 'src.db'}"
-    make_source(src)
+def test_refuses_to_overwrite_without_flag(tmp_path: Path, source: str) -> None:
+    src = source
     dst = tmp_path / "dst.log"
     existing = optuna.create_study(storage=journal(dst), study_name="single")
     existing.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
@@ -186,9 +193,8 @@ def test_refuses_to_overwrite_without_flag(tmp_path: Path) -> None:
         assert study_view(journal(dst), name) == study_view(src, name)
 
 
-def test_study_selection_and_errors(tmp_path: Path) -> None:
-    src = f"sqlite:///{tmp_path / 'src.db'}"
-    make_source(src)
+def test_study_selection_and_errors(tmp_path: Path, source: str) -> None:
+    src = source
     dst = f"sqlite:///{tmp_path / 'dst.db'}"
     osk_cmd("copy", src, dst, "--study", "multi")
     names = [s.study_name for s in optuna.get_all_study_summaries(dst)]
@@ -206,9 +212,8 @@ def test_study_selection_and_errors(tmp_path: Path) -> None:
     assert same.returncode != 0 and "same storage" in same.stderr
 
 
-def test_password_never_shown(tmp_path: Path) -> None:
-    src = f"sqlite:///{tmp_path / 'src.db'}"
-    make_source(src)
+def test_password_never_shown(tmp_path: Path, source: str) -> None:
+    src = source
     result = osk_cmd("copy", src, "postgresql://bob:s3cr3t-pw@127.0.0.1:1/nodb", check=False)
     assert result.returncode != 0
     assert "s3cr3t-pw" not in result.stdout + result.stderr
