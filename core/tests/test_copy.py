@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,12 @@ def osk_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    """A fresh Postgres database for this module, dropped afterwards."""
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """``new()`` makes a fresh Postgres database and returns its URL; all are dropped after."""
     import psycopg2
     import sqlalchemy.engine
 
     admin = sqlalchemy.engine.make_url(PG_URL)
-    name = f"osk_tools_{uuid.uuid4().hex[:10]}"
     conn = psycopg2.connect(
         host=admin.host,
         port=admin.port or 5432,
@@ -53,14 +52,27 @@ def pg_url() -> Iterator[str]:
         dbname=admin.database,
     )
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+    names: list[str] = []
+
+    def new() -> str:
+        name = f"osk_tools_{uuid.uuid4().hex[:10]}"
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return admin.set(database=name).render_as_string(hide_password=False)
+
     try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
+        yield new
     finally:
         with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    return pg_databases()
 
 
 def _objective(trial: optuna.Trial) -> float:
@@ -228,3 +240,21 @@ def test_verification_names_the_difference() -> None:
         study.add_trial(optuna.trial.create_trial(value=value))
     with pytest.raises(_copy.VerificationError, match=r"study 's', trial 0: values differ"):
         _copy.verify_study(src, 0, dst, 0)
+
+
+KIT_SCHEMES = [s for s in ("sqlite", "journal", "postgresql") if s in osk.get_registry().schemes()]
+
+
+@pytest.mark.parametrize("scheme", KIT_SCHEMES)
+def test_round_trip_through_installed_kit_backend(
+    tmp_path: Path, source: str, scheme: str, pg_databases: Callable[[], str]
+) -> None:
+    if scheme == "postgresql":
+        middle = "optuna+" + pg_databases()
+    else:
+        middle = f"optuna+{scheme}:///{tmp_path / ('kit.db' if scheme == 'sqlite' else 'kit.log')}"
+    back = f"sqlite:///{tmp_path / 'back.db'}"
+    assert "copied and verified" in osk_cmd("copy", source, middle).stdout
+    osk_cmd("copy", middle, back)
+    for name in ("single", "multi"):
+        assert study_view(back, name) == study_view(source, name)
