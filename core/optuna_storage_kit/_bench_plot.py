@@ -81,7 +81,7 @@ def plot(report: dict[str, Any], path: pathlib.Path) -> None:
         ncol=3,
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
