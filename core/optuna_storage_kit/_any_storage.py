@@ -53,7 +53,10 @@ class Location:
         if self.kind == "optuna-journal":
             return True
         if self.kind == "optuna-rdb":
-            return self.target.startswith("sqlite:///") or not self.target.startswith("sqlite")
+            if self.target.startswith("sqlite"):
+                path = self.target.partition(":///")[2]
+                return bool(path) and path != ":memory:"
+            return True
         from optuna_storage_kit._registry import get_registry
         from optuna_storage_kit._urls import StorageURL
 

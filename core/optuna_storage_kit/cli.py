@@ -256,9 +256,16 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
     show_default=True,
     help="Also run Optuna's RDBStorage (SQLite file) and JournalStorage (file).",
 )
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="PNG chart.")
 @click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="JSON."
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="Write a PNG chart of trials/s and ratios to FILE (needs the [bench] extra).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="Write every measurement as JSON to FILE.",
 )
 def bench(
     urls: tuple[str, ...],

@@ -258,3 +258,16 @@ def test_round_trip_through_installed_kit_backend(
     osk_cmd("copy", middle, back)
     for name in ("single", "multi"):
         assert study_view(back, name) == study_view(source, name)
+
+
+def test_locations_are_told_apart_by_url_or_file(tmp_path: Path, source: str) -> None:
+    from optuna_storage_kit._any_storage import classify
+
+    sqlite_file = source.removeprefix("sqlite:///")
+    assert classify(sqlite_file).kind == "optuna-rdb"  # an existing SQLite file, no scheme
+    assert classify(sqlite_file).target == f"sqlite:///{Path(sqlite_file).resolve()}"
+    assert classify(str(tmp_path / "new.log")).kind == "optuna-journal"
+    assert classify("postgresql://u:pw@h/db").shown == "postgresql://u:***@h/db"
+    assert classify("optuna+memory://").kind == "osk"
+    with pytest.raises(osk.StorageKitError, match="is not a storage"):
+        classify(str(tmp_path / "new.txt"))
