@@ -9,6 +9,10 @@ Workloads (the objective and samplers of ``osk demo``: three float parameters):
 
 * ``random``: ``study.optimize`` with ``RandomSampler``, N trials.
 * ``tpe``: the same with ``TPESampler`` (reads every trial each time it samples).
+* ``get_all_trials``: a study of N finished trials (written untimed) is opened by a new
+  storage object, as a new worker or ``load_study`` would, and all its trials are read once;
+  the time covers opening and reading. Stores that one object cannot share with another
+  (``optuna+memory://``) are read through the object that wrote them. Always one process.
 
 With ``workers > 1`` a storage that supports several processes runs the workload in that many
 processes on one study, each doing its share of the trials; the time is the wall time from the
@@ -29,6 +33,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
+from optuna.distributions import FloatDistribution
+from optuna.storages import BaseStorage
 
 import optuna_storage_kit as osk
 from optuna_storage_kit import _demo
@@ -45,8 +51,10 @@ __all__ = [
 ]
 
 REFERENCE_URL = "optuna+memory://"
-WORKLOADS = ("random", "tpe")
+WORKLOADS = ("random", "tpe", "get_all_trials")
 _FILE_BACKENDS = {"sqlite": "bench.db", "journal": "bench.log"}
+_PARALLEL = ("random", "tpe")
+_UNIT = FloatDistribution(0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +118,8 @@ def run(
     try:
         for workload in workloads:
             for loc, role in locations:
-                n_workers = workers if role != "reference" and loc.multi_process else 1
+                parallel = role != "reference" and workload in _PARALLEL and loc.multi_process
+                n_workers = workers if parallel else 1
                 if on_progress is not None:
                     on_progress(f"{workload}: {loc.label} ({loc.shown}), {n_workers} process(es)")
                 seconds = _time(loc, workload, trials, n_workers)
@@ -128,12 +137,35 @@ def _time(loc: Location, workload: str, trials: int, workers: int) -> float:
     storage = open_any(loc)
     name = f"osk-bench-{workload}-{uuid.uuid4().hex[:8]}"
     optuna.create_study(storage=storage, study_name=name)
+    if workload == "get_all_trials":
+        return _time_read(loc, storage, name, trials)
     if workers == 1:
         study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(workload))
         start = time.perf_counter()
         study.optimize(_demo.objective, n_trials=trials)
         return time.perf_counter() - start
     return _time_processes(loc, name, workload, trials, workers)
+
+
+def _time_read(loc: Location, storage: BaseStorage, name: str, trials: int) -> float:
+    study = optuna.load_study(study_name=name, storage=storage)
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={"x": i / trials, "y": 1.0 - i / trials},
+                distributions={"x": _UNIT, "y": _UNIT},
+                value=float(i),
+            )
+            for i in range(trials)
+        ]
+    )
+    start = time.perf_counter()
+    reader = open_any(loc) if loc.multi_process else storage
+    read = reader.get_all_trials(reader.get_study_id_from_name(name), deepcopy=False)
+    seconds = time.perf_counter() - start
+    if len(read) != trials:
+        raise osk.StorageKitError(f"{loc.shown} returned {len(read)} of {trials} trials")
+    return seconds
 
 
 def _sampler(workload: str) -> optuna.samplers.BaseSampler:

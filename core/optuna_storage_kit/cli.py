@@ -247,7 +247,7 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
     "--workload",
     "workloads",
     multiple=True,
-    type=click.Choice(["random", "tpe"]),
+    type=click.Choice(["random", "tpe", "get_all_trials"]),
     help="Workloads to run (repeatable; default: all).",
 )
 @click.option(

@@ -39,6 +39,8 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
         "2",
         "--workload",
         "random",
+        "--workload",
+        "get_all_trials",
         "--json",
         str(tmp / "bench.json"),
         "--plot",
@@ -52,33 +54,36 @@ def test_json_has_every_storage_and_ratios_from_measured_times(
 ) -> None:
     report, _, _ = bench_run
     assert report["trials"] == 24 and report["workers"] == 2
-    rows = report["results"]
-    kinds = [(r["role"], r["kind"]) for r in rows]
-    assert kinds[:3] == [
-        ("reference", "osk"),
-        ("baseline", "optuna-rdb"),
-        ("baseline", "optuna-journal"),
-    ]
     installed_file_backends = {"sqlite", "journal"} & set(osk.get_registry().schemes())
-    assert len(rows) == 3 + len(installed_file_backends)
-    reference = rows[0]
-    assert reference["url"] == "optuna+memory://" and reference["workers"] == 1
-    for row in rows:
-        assert row["workload"] == "random" and row["trials"] == 24
-        assert row["seconds"] > 0
-        assert row["trials_per_second"] == pytest.approx(24 / row["seconds"])
-        assert row["ratio_to_memory"] == pytest.approx(row["seconds"] / reference["seconds"])
-    # Optuna's file storages are multi-process: they ran in two processes.
-    assert [r["workers"] for r in rows[1:3]] == [2, 2]
+    rows = report["results"]
+    assert [r["workload"] for r in rows] == ["random"] * (3 + len(installed_file_backends)) + [
+        "get_all_trials"
+    ] * (3 + len(installed_file_backends))
+    for workload in ("random", "get_all_trials"):
+        mine = [r for r in rows if r["workload"] == workload]
+        assert [(r["role"], r["kind"]) for r in mine[:3]] == [
+            ("reference", "osk"),
+            ("baseline", "optuna-rdb"),
+            ("baseline", "optuna-journal"),
+        ]
+        reference = mine[0]
+        assert reference["url"] == "optuna+memory://" and reference["workers"] == 1
+        for row in mine:
+            assert row["trials"] == 24 and row["seconds"] > 0
+            assert row["trials_per_second"] == pytest.approx(24 / row["seconds"])
+            assert row["ratio_to_memory"] == pytest.approx(row["seconds"] / reference["seconds"])
+    # Optuna's file storages are multi-process: the optimize workloads ran in two processes;
+    # reading is one process everywhere.
+    assert [r["workers"] for r in rows if r["role"] == "baseline"] == [2, 2, 1, 1]
 
 
 def test_table_matches_json(bench_run: tuple[dict[str, Any], Path, str]) -> None:
     report, _, out = bench_run
-    lines = [line for line in out.splitlines() if line.startswith("│ random")]
+    lines = [line for line in out.splitlines() if line.startswith(("│ random", "│ get_all"))]
     assert len(lines) == len(report["results"])
     for line, row in zip(lines, report["results"], strict=True):
         cells = [c.strip() for c in line.strip("│").split("│")]
-        assert cells[1] == row["label"]
+        assert cells[0] == row["workload"] and cells[1] == row["label"]
         assert cells[6] == f"{row['ratio_to_memory']:.1f}x"
 
 
