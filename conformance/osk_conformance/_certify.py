@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 
+import optuna_storage_kit as osk
 from osk_conformance._target import Target
 
 __all__ = ["CATEGORIES", "Collector", "run_suite"]

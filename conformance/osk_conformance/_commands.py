@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import optuna_storage_kit as osk
-
 from osk_conformance._cli import certify
 
 __all__ = ["register_commands"]

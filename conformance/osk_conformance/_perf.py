@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
-import multiprocessing
 import time
 import uuid
 from collections.abc import Mapping
@@ -15,8 +13,9 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
-from osk_conformance._workers import counters, optimize, optimize_in_process
+from osk_conformance._workers import counters, random_objective, study_for
 
 __all__ = ["SIZES", "WORKLOADS", "check_figures", "run_workload"]
 
@@ -37,7 +36,12 @@ def size_of(workload: str, quick: bool) -> int:
 
 
 def run_workload(
-    workload: str, target: Target, directory: Path, quick: bool, reference: bool = False
+    workload: str,
+    target: Target,
+    directory: Path,
+    quick: bool,
+    reference: bool = False,
+    pool: ProcessPool | None = None,
 ) -> Any:
     """Return ``(timed, trials)``: a no-argument callable doing the timed part, and its size.
 
@@ -50,12 +54,12 @@ def run_workload(
         workload, n = "random_5000", 8 * n  # one process doing all 8 processes' trials
     storage = target.open(directory)
     if workload in ("random_5000", "tpe_1000"):
-        sampler = "tpe" if workload == "tpe_1000" else "random"
+        study = study_for(storage, name, "tpe" if workload == "tpe_1000" else "random")
 
         def timed() -> tuple[float, dict[str, int]]:
             before = counters(storage)
             start = time.perf_counter()
-            optimize(storage, name, n, sampler)
+            study.optimize(random_objective, n_trials=n, catch=())
             seconds = time.perf_counter() - start
             return seconds, _delta(before, counters(storage))
 
@@ -79,25 +83,14 @@ def run_workload(
         optuna.create_study(storage=storage, study_name=name)
 
         def timed_processes() -> tuple[float, dict[str, int]]:
-            results = _processes(target, directory, name, n)
+            assert pool is not None and pool.size == 8, "processes_8 needs a pool of 8"
+            results = pool.optimize(target.spec, directory, name, n)
             errors = [r["error"] for r in results if r["error"]]
             assert not errors, f"a worker failed: {errors[0]}"
             return max(r["end"] for r in results) - min(r["start"] for r in results), {}
 
         return timed_processes, 8 * n
     raise ValueError(f"unknown workload {workload!r}")
-
-
-def _processes(target: Target, directory: Path, name: str, n: int) -> list[dict[str, Any]]:
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        barrier = manager.Barrier(8)
-        with concurrent.futures.ProcessPoolExecutor(8, mp_context=context) as pool:
-            futures = [
-                pool.submit(optimize_in_process, target.spec, str(directory), name, n, barrier)
-                for _ in range(8)
-            ]
-            return [f.result() for f in futures]
 
 
 def _trials(n: int) -> list[optuna.trial.FrozenTrial]:

@@ -21,7 +21,10 @@ def build_certificate(
 ) -> dict[str, Any]:
     """Assemble the certificate of one run."""
     sections: dict[str, Any] = {}
-    for name in categories:
+    for name in CATEGORIES:
+        if name not in categories:
+            sections[name] = {"title": CATEGORIES[name], "status": "not run", "tests": []}
+            continue
         tests = [o for o in collector.outcomes.values() if o.category == name]
         counts = {k: sum(o.outcome == k for o in tests) for k in ("passed", "failed", "skipped")}
         status = "fail" if counts["failed"] else ("pass" if counts["passed"] else "skip")
@@ -31,9 +34,6 @@ def build_certificate(
             **counts,
             "tests": [dataclasses.asdict(o) | {"seconds": round(o.seconds, 3)} for o in tests],
         }
-    for name in CATEGORIES:
-        if name not in categories:
-            sections[name] = {"title": CATEGORIES[name], "status": "not run", "tests": []}
     failed = any(s["status"] == "fail" for s in sections.values())
     passed = exit_code == 0 and not failed and not collector.errors
     return {
@@ -91,8 +91,12 @@ def markdown(cert: dict[str, Any]) -> str:
             f"| {section['title']} | {section['status']} | {section.get('passed', '-')} | "
             f"{section.get('failed', '-')} | {section.get('skipped', '-')} |"
         )
-    failures = [(n, t) for n, s in cert["categories"].items() for t in s["tests"]
-                if t["outcome"] == "failed"]  # fmt: skip
+    failures = [
+        (n, t)
+        for n, s in cert["categories"].items()
+        for t in s["tests"]
+        if t["outcome"] == "failed"
+    ]
     if failures or cert["errors"]:
         lines += ["", "## Failures", ""]
         lines += [f"- **{n}** `{t['nodeid']}`: {t['reason']}" for n, t in failures]
@@ -104,13 +108,16 @@ def markdown(cert: dict[str, Any]) -> str:
                 skips.setdefault(f"{name}: {test['reason']}", []).append(test["nodeid"])
     if skips:
         lines += ["", "## Skipped (not tested, with the reason)", ""]
-        lines += [f"- {reason} ({len(ids)} test{'s' * (len(ids) > 1)})"
-                  for reason, ids in skips.items()]  # fmt: skip
+        lines += [
+            f"- {reason} ({len(ids)} test{'s' * (len(ids) > 1)})" for reason, ids in skips.items()
+        ]
     figures = cert["performance"]["figures"]
     if figures:
         lines += ["", "## Performance (ratio = time / reference backend's time, same run)", ""]
-        lines += ["| Workload | Trials | Ratio | Seconds | Reference s | Counts per trial |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "| Workload | Trials | Ratio | Seconds | Reference s | Counts per trial |",
+            "|---|---|---|---|---|---|",
+        ]
         for workload, f in figures.items():
             counts = ", ".join(f"{k} {v}" for k, v in f.items() if k.endswith("_per_trial"))
             lines.append(

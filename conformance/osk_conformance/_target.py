@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import importlib.metadata
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import optuna_storage_kit as osk
 from optuna.storages import BaseStorage
+
+import optuna_storage_kit as osk
 
 __all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory"]
 
@@ -130,6 +132,37 @@ class Target:
         return osk.open_storage(render(url_template(source), directory), **options)
 
 
+FACTORY_GROUP = "osk_conformance.factories"
+"""Entry point group where a backend names its certification factory (name = backend name)."""
+
+
+def installed_targets() -> dict[str, Target | str]:
+    """A target for every installed backend, or why there is none (``certify --all-installed``).
+
+    In order of preference: the factory a backend names in the ``osk_conformance.factories``
+    entry point group; the URL in ``OSK_CERTIFY_URL_<NAME>``; ``optuna+memory://`` for the
+    memory backend; ``optuna+<scheme>:///{dir}/store`` for a backend that is not multi_host.
+    """
+    factories = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=FACTORY_GROUP)}
+    found: dict[str, Target | str] = {}
+    for backend in osk.get_registry().backends():
+        variable = "OSK_CERTIFY_URL_" + backend.name.upper().replace("-", "_")
+        if backend.name in factories:
+            found[backend.name] = Target.from_factory(factories[backend.name])
+        elif os.environ.get(variable):
+            found[backend.name] = Target.from_url(os.environ[variable])
+        elif "memory" in backend.schemes:
+            found[backend.name] = Target.from_url(REFERENCE_URL)
+        elif not backend.capabilities.multi_host:
+            found[backend.name] = Target.from_url(f"optuna+{backend.schemes[0]}:///{{dir}}/store")
+        else:
+            found[backend.name] = (
+                f"a server backend needs a URL: set {variable} or name a factory in the "
+                f"{FACTORY_GROUP!r} entry point group"
+            )
+    return found
+
+
 def url_template(url: str) -> str:
     """Return the template the kit opens for ``url``.
 
@@ -150,10 +183,11 @@ def url_template(url: str) -> str:
 
 
 def render(template: str, directory: Path) -> str:
-    """Fill ``{dir}`` (absolute path) and ``{name}`` (a token unique to the directory)."""
+    """Fill ``{dir}`` (absolute path, with its leading ``/``) and ``{name}`` (a token unique
+    to the directory, letters and digits)."""
     absolute = directory.resolve()
     token = "osk" + hashlib.sha1(str(absolute).encode()).hexdigest()[:16]
-    return template.replace("{dir}", str(absolute).lstrip("/")).replace("{name}", token)
+    return template.replace("{dir}", str(absolute)).replace("{name}", token)
 
 
 def load_factory(path: str) -> Factory:
@@ -179,10 +213,11 @@ def factory_from_url(
 ) -> Factory:
     """Make a conformance factory from a URL template, for backend authors.
 
-    ``{dir}`` in ``template`` becomes the store's directory (without its leading ``/``, so write
-    ``optuna+sqlite:///{dir}/study.db`` for an absolute path) and ``{name}`` a token unique to
-    the directory (e.g. a database name). Capabilities, thresholds, name and version default to
-    those of the backend registered for the URL's scheme.
+    ``{dir}`` in ``template`` becomes the store's absolute directory (``/tmp/...``, so
+    ``optuna+sqlite:///{dir}/study.db`` is ``optuna+sqlite:////tmp/.../study.db``, an absolute
+    path) and ``{name}`` a token unique to the directory (e.g. a database name). Capabilities,
+    thresholds, name and version default to those of the backend registered for the URL's
+    scheme.
 
     Example::
 

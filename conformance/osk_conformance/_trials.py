@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-import optuna_storage_kit as osk
 from optuna.trial import FrozenTrial
+
+import optuna_storage_kit as osk
 
 __all__ = ["error_kind", "outcome", "same_value", "trial_view"]
 
@@ -34,7 +35,7 @@ def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
     """``("ok", result)`` or ``("error", kind)`` for ``call()``."""
     try:
         return ("ok", call())
-    except Exception as err:  # noqa: BLE001 - compared with the reference's outcome
+    except Exception as err:
         return ("error", error_kind(err))
 
 

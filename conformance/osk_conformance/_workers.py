@@ -12,7 +12,7 @@ from optuna.trial import Trial
 
 from osk_conformance._target import Target
 
-__all__ = ["counters", "optimize", "optimize_in_process", "random_objective"]
+__all__ = ["counters", "optimize", "optimize_in_process", "random_objective", "study_for"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -33,34 +33,47 @@ def optimize(
     objective: Callable[[Trial], float] = random_objective,
 ) -> optuna.Study:
     """Load ``study_name`` (creating it if need be) and run ``n_trials``, errors propagating."""
+    study = study_for(storage, study_name, sampler)
+    study.optimize(objective, n_trials=n_trials, catch=())
+    return study
+
+
+def study_for(storage: BaseStorage, study_name: str, sampler: str = "random") -> optuna.Study:
+    """Create or load ``study_name`` with a seeded ``"random"`` or ``"tpe"`` sampler."""
     samplers = {
         "random": lambda: optuna.samplers.RandomSampler(seed=0),
         "tpe": lambda: optuna.samplers.TPESampler(seed=0),
     }
-    study = optuna.create_study(
+    return optuna.create_study(
         storage=storage, study_name=study_name, load_if_exists=True, sampler=samplers[sampler]()
     )
-    study.optimize(objective, n_trials=n_trials, catch=())
-    return study
 
 
 class _Recorder:
     """An objective that records which trial numbers it ran (to catch double pops)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = 0.0) -> None:
         self.ran: list[int] = []
+        self.seconds = seconds
 
     def __call__(self, trial: Trial) -> float:
         self.ran.append(trial.number)
+        if self.seconds:
+            time.sleep(self.seconds)  # a trial that takes a moment, so claims overlap
         return random_objective(trial)
 
 
 def optimize_in_process(
-    spec: str, directory: str, study_name: str, n_trials: int, barrier: Any = None
+    spec: str,
+    directory: str,
+    study_name: str,
+    n_trials: int,
+    barrier: Any = None,
+    seconds: float = 0.0,
 ) -> dict[str, Any]:
     """A worker process: open the store, wait for the others, optimize, report."""
     storage = Target.from_spec(spec).open(directory)
-    recorder = _Recorder()
+    recorder = _Recorder(seconds)
     study = optuna.load_study(study_name=study_name, storage=storage)
     if barrier is not None:
         barrier.wait()
@@ -68,7 +81,7 @@ def optimize_in_process(
     error = None
     try:
         study.optimize(recorder, n_trials=n_trials, catch=())
-    except Exception as err:  # noqa: BLE001 - reported to the parent as a failure
+    except Exception as err:
         error = f"{type(err).__name__}: {err}"
     end = time.perf_counter()
     return {"ran": recorder.ran, "error": error, "start": start, "end": end}

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from optuna.storages import BaseStorage
 
+from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
 
 __all__ = ["FIGURES", "TARGETS", "record_figures"]
@@ -134,6 +135,13 @@ def osk_reference() -> Target:
     return Target.reference()
 
 
+@pytest.fixture(scope="session")
+def osk_process_pool(osk_workers: int) -> Iterator[ProcessPool]:
+    """A pool of ``--osk-workers`` spawned worker processes, started once per session."""
+    with ProcessPool(osk_workers) as pool:
+        yield pool
+
+
 @pytest.fixture
 def osk_dir() -> Iterator[Path]:
     """A fresh directory for one store (removed afterwards)."""
@@ -142,13 +150,27 @@ def osk_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def osk_open(osk_target: Target, osk_dir: Path) -> Callable[..., BaseStorage]:
-    """``osk_open(**options)`` opens this test's store (a new storage object each call)."""
+def osk_open(osk_target: Target, osk_dir: Path) -> Iterator[Callable[..., BaseStorage]]:
+    """``osk_open(**options)`` opens this test's store (a new storage object each call).
+
+    On a shared store, the ``osk-``-named studies the test created are deleted afterwards, and
+    nothing else.
+    """
 
     def open_(directory: Path | None = None, **options: Any) -> BaseStorage:
         return osk_target.open(directory or osk_dir, **options)
 
-    return open_
+    before = _study_ids(open_()) if osk_target.shared else set()
+    yield open_
+    if osk_target.shared:
+        storage = open_()
+        for study in storage.get_all_studies():
+            if study._study_id not in before and study.study_name.startswith("osk-"):
+                storage.delete_study(study._study_id)
+
+
+def _study_ids(storage: BaseStorage) -> set[int]:
+    return {s._study_id for s in storage.get_all_studies()}
 
 
 @pytest.fixture

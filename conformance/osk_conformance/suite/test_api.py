@@ -38,7 +38,7 @@ def _study(storage: BaseStorage, directions: list[StudyDirection] | None = None)
     "name",
     [
         "ünïcödé 研究 🧪",
-        "it's \"quoted\"",
+        'it\'s "quoted"',
         "'; DROP TABLE studies; --",
         "100% _under_ [brackets] \\back\\slash",
         "tab\there\nnewline",
@@ -159,8 +159,9 @@ def test_waiting_trials_pop_once(osk_storage: BaseStorage) -> None:
     popped = osk_storage.get_trial(ids[0])
     assert popped.state == TrialState.RUNNING and popped.datetime_start is not None
     assert popped.params == {"x": 0.0}
-    study = optuna.load_study(study_name=osk_storage.get_study_name_from_id(study_id),
-                              storage=osk_storage)
+    study = optuna.load_study(
+        study_name=osk_storage.get_study_name_from_id(study_id), storage=osk_storage
+    )
     seen = []
     study.optimize(lambda t: seen.append(t.suggest_float("x", 0, 1)) or 0.0, n_trials=2)
     assert sorted(seen) == [0.1, 0.2]
@@ -181,8 +182,7 @@ def test_get_all_trials_state_filter(osk_storage: BaseStorage) -> None:
     made[TrialState.WAITING].append(_waiting(osk_storage, study_id, 0.5))
     for states in [(s,) for s in TrialState] + [tuple(FINISHED), (), None]:
         got = osk_storage.get_all_trials(study_id, states=states)
-        wanted = sorted(i for s in (states if states is not None else TrialState)
-                        for i in made[s])
+        wanted = sorted(i for s in (states if states is not None else TrialState) for i in made[s])
         assert sorted(t._trial_id for t in got) == wanted, states
         assert [t.number for t in got] == sorted(t.number for t in got)
         count = osk_storage.get_n_trials(study_id, states) if states is not None else None

@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Callable
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+import optuna_storage_kit as osk
 from osk_conformance._target import Target
 from osk_conformance._workers import counters, optimize
 
@@ -90,7 +90,7 @@ def test_counters_are_monotonic_and_deterministic(
         storage = osk_open(osk_dir / f"round{round_}")  # type: ignore[operator]
         before = counters(storage)
         assert before, "counters claimed but osk_counters() returned nothing"
-        optimize(storage, "osk-counted", 20)
+        optimize(storage, f"osk-counted-{uuid.uuid4().hex}", 20)
         after = counters(storage)
         assert set(after) >= set(before)
         assert all(after[k] >= before.get(k, 0) for k in after), "counters went down"

@@ -7,7 +7,6 @@ enqueued trials popped exactly once, and no storage exception may reach the user
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
 import threading
 import uuid
 from collections.abc import Callable
@@ -18,10 +17,12 @@ import pytest
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
-from osk_conformance._workers import _Recorder, optimize_in_process
+from osk_conformance._workers import _Recorder
 
 ENQUEUED_PER_WORKER = 3
+TRIAL_SECONDS = 0.02  # enqueued trials take a moment, as real ones do, so that claims overlap
 
 
 def _per_worker(quick: bool) -> int:
@@ -48,13 +49,17 @@ def _enqueue(storage: BaseStorage, name: str, n: int) -> optuna.Study:
 
 
 def _run_threads(
-    n: int, make_storage: Callable[[], BaseStorage], name: str, n_trials: int
+    n: int,
+    make_storage: Callable[[], BaseStorage],
+    name: str,
+    n_trials: int,
+    seconds: float = 0.0,
 ) -> list[int]:
     barrier = threading.Barrier(n)
 
     def work() -> list[int]:
         storage = make_storage()
-        recorder = _Recorder()
+        recorder = _Recorder(seconds)
         study = optuna.load_study(study_name=name, storage=storage)
         barrier.wait()
         study.optimize(recorder, n_trials=n_trials, catch=())
@@ -65,17 +70,15 @@ def _run_threads(
         return [number for f in futures for number in f.result()]
 
 
-def _run_processes(target: Target, directory: Path, name: str, n: int, n_trials: int) -> list[int]:
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        barrier = manager.Barrier(n)
-        with concurrent.futures.ProcessPoolExecutor(n, mp_context=context) as pool:
-            futures = [
-                pool.submit(optimize_in_process, target.spec, str(directory), name, n_trials,
-                            barrier)
-                for _ in range(n)
-            ]  # fmt: skip
-            results = [f.result() for f in futures]
+def _run_processes(
+    pool: ProcessPool,
+    target: Target,
+    directory: Path,
+    name: str,
+    n_trials: int,
+    seconds: float = 0.0,
+) -> list[int]:
+    results = pool.optimize(target.spec, directory, name, n_trials, seconds)
     errors = [r["error"] for r in results if r["error"]]
     assert not errors, f"a storage exception reached the user: {errors[0]}"
     return [number for r in results for number in r["ran"]]
@@ -84,9 +87,12 @@ def _run_processes(target: Target, directory: Path, name: str, n: int, n_trials:
 @pytest.mark.osk_requires("thread_safe")
 @pytest.mark.parametrize("sharing", ["shared-object", "own-object"])
 def test_threads_optimize_one_study(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_quick: bool,
-    osk_workers: int, sharing: str,
-) -> None:  # fmt: skip
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_quick: bool,
+    osk_workers: int,
+    sharing: str,
+) -> None:
     shared = osk_open()
     name = f"osk-{uuid.uuid4().hex}"
     optuna.create_study(storage=shared, study_name=name)
@@ -97,41 +103,46 @@ def test_threads_optimize_one_study(
 
 
 @pytest.mark.osk_requires("thread_safe")
-def test_threads_pop_enqueued_once(
-    osk_open: Callable[..., BaseStorage], osk_workers: int
-) -> None:
+def test_threads_pop_enqueued_once(osk_open: Callable[..., BaseStorage], osk_workers: int) -> None:
     name = f"osk-{uuid.uuid4().hex}"
     n = osk_workers * ENQUEUED_PER_WORKER
     _enqueue(osk_open(), name, n)
-    ran = _run_threads(osk_workers, osk_open, name, ENQUEUED_PER_WORKER)
+    ran = _run_threads(osk_workers, osk_open, name, ENQUEUED_PER_WORKER, TRIAL_SECONDS)
     _check_study(osk_open(), name, ran, n)
-    xs = sorted(t.params["x"] for t in optuna.load_study(study_name=name,
-                                                         storage=osk_open()).trials)
+    xs = sorted(
+        t.params["x"] for t in optuna.load_study(study_name=name, storage=osk_open()).trials
+    )
     assert xs == [i / 10 for i in range(n)], "an enqueued trial ran twice or never"
 
 
 @pytest.mark.osk_requires("multi_process")
 def test_processes_optimize_one_study(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_quick: bool,
-    osk_workers: int,
-) -> None:  # fmt: skip
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_dir: Path,
+    osk_quick: bool,
+    osk_process_pool: ProcessPool,
+) -> None:
     name = f"osk-{uuid.uuid4().hex}"
     optuna.create_study(storage=osk_open(), study_name=name)
     n_trials = _per_worker(osk_quick)
-    ran = _run_processes(osk_target, osk_dir, name, osk_workers, n_trials)
-    _check_study(osk_open(), name, ran, osk_workers * n_trials)
+    ran = _run_processes(osk_process_pool, osk_target, osk_dir, name, n_trials)
+    _check_study(osk_open(), name, ran, osk_process_pool.size * n_trials)
 
 
 @pytest.mark.osk_requires("multi_process")
 def test_processes_pop_enqueued_once(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_workers: int
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_dir: Path,
+    osk_process_pool: ProcessPool,
 ) -> None:
     name = f"osk-{uuid.uuid4().hex}"
-    n = osk_workers * ENQUEUED_PER_WORKER
+    n = osk_process_pool.size * ENQUEUED_PER_WORKER
     _enqueue(osk_open(), name, n)
-    ran = _run_processes(osk_target, osk_dir, name, osk_workers, ENQUEUED_PER_WORKER)
+    ran = _run_processes(
+        osk_process_pool, osk_target, osk_dir, name, ENQUEUED_PER_WORKER, TRIAL_SECONDS
+    )
     _check_study(osk_open(), name, ran, n)
     study = optuna.load_study(study_name=name, storage=osk_open())
     assert sorted(t.params["x"] for t in study.trials) == [i / 10 for i in range(n)]
-
-

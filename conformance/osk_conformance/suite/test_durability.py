@@ -32,10 +32,19 @@ def _write_until_killed(target: Target, directory: Path, study: str, acks: int) 
     """Run the child until it has acknowledged ``acks`` writes, SIGKILL it, return its acks."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     child = subprocess.Popen(
-        [sys.executable, "-m", "osk_conformance._durability_child", target.spec,
-         str(directory), study],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "osk_conformance._durability_child",
+            target.spec,
+            str(directory),
+            study,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert child.stdout is not None
     acknowledged: dict[int, str] = {}
     try:
@@ -95,5 +104,6 @@ def test_acknowledged_writes_survive_sigkill(
     rng = random.Random(os.getpid())
     acknowledged: dict[int, str] = {}
     for _ in range(3 if osk_quick else 8):
-        acknowledged.update(_write_until_killed(osk_target, osk_dir, study, rng.randint(1, 120)))
+        acks = rng.randint(1, 40 if osk_quick else 120)
+        acknowledged.update(_write_until_killed(osk_target, osk_dir, study, acks))
         _check(osk_open(), study, acknowledged)

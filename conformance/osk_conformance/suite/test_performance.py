@@ -60,13 +60,23 @@ def test_thresholds_are_known(osk_target: Target) -> None:
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_workload(
-    request: pytest.FixtureRequest, benchmark: Any, osk_target: Target, osk_reference: Target,
-    osk_dir: Path, osk_quick: bool, workload: str,
-) -> None:  # fmt: skip
-    if workload == "processes_8" and not osk_target.has("multi_process"):
-        pytest.skip(f"{osk_target.name} does not claim capability multi_process")
+    request: pytest.FixtureRequest,
+    benchmark: Any,
+    osk_target: Target,
+    osk_reference: Target,
+    osk_dir: Path,
+    osk_quick: bool,
+    workload: str,
+) -> None:
+    pool = None
+    if workload == "processes_8":
+        if not osk_target.has("multi_process"):
+            pytest.skip(f"{osk_target.name} does not claim capability multi_process")
+        pool = request.getfixturevalue("osk_process_pool")
+        if pool.size != 8:
+            pytest.skip(f"processes_8 needs --osk-workers 8 (this run uses {pool.size})")
     reference = _reference_seconds(request, workload, osk_reference, osk_dir / "ref", osk_quick)
-    timed, trials = run_workload(workload, osk_target, osk_dir / "candidate", osk_quick)
+    timed, trials = run_workload(workload, osk_target, osk_dir / "candidate", osk_quick, pool=pool)
     seconds, deltas = _measure(benchmark, timed)
     figures = figures_for(workload, seconds, reference, trials, deltas)
     figures["quick"] = osk_quick

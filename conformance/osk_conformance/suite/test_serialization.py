@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import optuna_storage_kit as osk
 import pytest
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+import optuna_storage_kit as osk
 from osk_conformance._target import Target
 from osk_conformance._trials import canonical, trial_view
 
@@ -81,18 +81,26 @@ def _write(storage: BaseStorage, kind: str, key: Any, value: Any) -> Callable[[]
         return lambda: canonical(getter(study_id))
     if kind == "template":
         template = FrozenTrial(
-            number=-1, state=TrialState.COMPLETE, value=1.0, datetime_start=None,
-            datetime_complete=None, params={}, distributions={}, user_attrs={key: value},
-            system_attrs={}, intermediate_values={}, trial_id=-1,
-        )  # fmt: skip
-        try:
-            storage.create_new_trial(study_id, template)
-        finally:
-            trials = storage.get_all_trials(study_id)
-        return lambda: (len(trials), [trial_view(t) for t in trials])
+            number=-1,
+            state=TrialState.COMPLETE,
+            value=1.0,
+            datetime_start=None,
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={key: value},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=-1,
+        )
+        storage.create_new_trial(study_id, template)
+        trials = storage.get_all_trials(study_id)
+        return lambda: [(canonical(t.user_attrs), canonical(t.system_attrs)) for t in trials]
     trial_id = storage.create_new_trial(study_id)
-    setter = {"trial-user": storage.set_trial_user_attr,
-              "trial-system": storage.set_trial_system_attr}[kind]  # fmt: skip
+    setter = {
+        "trial-user": storage.set_trial_user_attr,
+        "trial-system": storage.set_trial_system_attr,
+    }[kind]
     setter(trial_id, KEY, "before")
     setter(trial_id, key, value)
     return lambda: trial_view(storage.get_trial(trial_id))
@@ -105,7 +113,7 @@ def _observe(storage: BaseStorage, kind: str, key: Any, value: Any) -> tuple[str
         read = _write(storage, kind, key, value)
     except osk.SerializationError as err:
         return ("refused", err, _state_after(storage, study_id_before))
-    except Exception as err:  # noqa: BLE001 - the reference never does this
+    except Exception as err:
         return ("crashed", f"{type(err).__name__}: {err}", None)
     return ("stored", read(), None)
 
