@@ -134,17 +134,21 @@ def run(
 
 
 def _time(loc: Location, workload: str, trials: int, workers: int) -> float:
+    """Time one workload on a new study, then delete the study (it was only a measurement)."""
     storage = open_any(loc)
     name = f"osk-bench-{workload}-{uuid.uuid4().hex[:8]}"
-    optuna.create_study(storage=storage, study_name=name)
-    if workload == "get_all_trials":
-        return _time_read(loc, storage, name, trials)
-    if workers == 1:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(workload))
-        start = time.perf_counter()
-        study.optimize(_demo.objective, n_trials=trials)
-        return time.perf_counter() - start
-    return _time_processes(loc, name, workload, trials, workers)
+    study_id = optuna.create_study(storage=storage, study_name=name)._study_id
+    try:
+        if workload == "get_all_trials":
+            return _time_read(loc, storage, name, trials)
+        if workers == 1:
+            study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(workload))
+            start = time.perf_counter()
+            study.optimize(_demo.objective, n_trials=trials)
+            return time.perf_counter() - start
+        return _time_processes(loc, name, workload, trials, workers)
+    finally:
+        storage.delete_study(study_id)
 
 
 def _time_read(loc: Location, storage: BaseStorage, name: str, trials: int) -> float:

@@ -128,6 +128,22 @@ def test_named_url_without_baselines(tmp_path: Path) -> None:
     assert "osk bench: 8 trials per storage" in out
 
 
+def test_bench_leaves_no_study_behind(tmp_path: Path) -> None:
+    import optuna
+
+    journal = tmp_path / "user.log"
+    optuna.create_study(storage=f"sqlite:///{tmp_path / 'user.db'}", study_name="keep")
+    osk_cmd("bench", f"sqlite:///{tmp_path / 'user.db'}", str(journal), "--no-baselines",
+            "--trials", "4", "--workers", "2", "--workload", "random",
+            "--workload", "get_all_trials")  # fmt: skip
+    studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'user.db'}")
+    assert [s.study_name for s in studies] == ["keep"]
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    assert optuna.get_all_study_summaries(JournalStorage(JournalFileBackend(str(journal)))) == []
+
+
 def test_missing_matplotlib_names_the_extra(tmp_path: Path) -> None:
     result = osk_cmd(
         "bench",
