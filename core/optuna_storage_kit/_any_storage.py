@@ -64,6 +64,18 @@ class Location:
         return backend.capabilities.multi_process
 
     @property
+    def file(self) -> pathlib.Path | None:
+        """The resolved file this location stores into, for file storages; else ``None``."""
+        path = _file_of(self)
+        return pathlib.Path(path).expanduser().resolve() if path else None
+
+    def same_store(self, other: Location) -> bool:
+        """Whether both locations are one store (the same URL, or the same file)."""
+        if self.kind == other.kind and self.target == other.target:
+            return True
+        return self.file is not None and self.file == other.file
+
+    @property
     def label(self) -> str:
         """A short name for tables: the backend's name or Optuna's storage class."""
         if self.kind == "optuna-rdb":
@@ -160,17 +172,22 @@ def _password(url: str) -> str | None:
         return None
 
 
-def _check_exists(loc: Location) -> None:
-    path: str | None = None
+def _file_of(loc: Location) -> str | None:
     if loc.kind == "optuna-journal":
-        path = loc.target
-    elif loc.kind == "optuna-rdb" and loc.target.startswith("sqlite:///"):
+        return loc.target
+    if loc.kind == "optuna-rdb" and loc.target.startswith("sqlite:///"):
         path = loc.target[len("sqlite:///") :]
-    elif loc.kind == "osk":
+        return path if path and path != ":memory:" else None
+    if loc.kind == "osk":
         from optuna_storage_kit._urls import StorageURL
 
         url = StorageURL(loc.target)
-        if url.scheme in ("sqlite", "journal") and url.database:
-            path = url.database
-    if path and path != ":memory:" and not pathlib.Path(path).exists():
+        if url.scheme in ("sqlite", "journal") and url.database and not url.host:
+            return url.database
+    return None
+
+
+def _check_exists(loc: Location) -> None:
+    path = _file_of(loc)
+    if path and not pathlib.Path(path).exists():
         raise StorageKitError(f"{loc.shown}: no such file {path!r}; check the path")

@@ -204,7 +204,7 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
     _quiet_optuna()
     try:
         source, target = _any_storage.classify(src), _any_storage.classify(dst)
-        if source.target == target.target and source.kind == target.kind:
+        if source.same_store(target):
             raise osk.StorageKitError("SRC and DST are the same storage; give another DST")
         src_storage = _any_storage.open_any(source, must_exist=True)
         dst_storage = _any_storage.open_any(target)

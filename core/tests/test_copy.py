@@ -222,6 +222,11 @@ def test_study_selection_and_errors(tmp_path: Path, source: str) -> None:
 
     same = osk_cmd("copy", dst, dst, check=False)
     assert same.returncode != 0 and "same storage" in same.stderr
+    # The same file under two spellings is the same storage too.
+    relative = os.path.relpath(dst.removeprefix("sqlite:///"))
+    same = osk_cmd("copy", dst, relative, "--overwrite", check=False)
+    assert same.returncode != 0 and "same storage" in same.stderr
+    assert [s.study_name for s in optuna.get_all_study_summaries(dst)] == ["multi"]
 
 
 def test_password_never_shown(tmp_path: Path, source: str) -> None:
