@@ -17,7 +17,7 @@ from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
 from osk_conformance._workers import counters, random_objective, study_for
 
-__all__ = ["SIZES", "WORKLOADS", "check_figures", "run_workload"]
+__all__ = ["ROUNDS", "SIZES", "WORKLOADS", "check_figures", "run_workload"]
 
 WORKLOADS = ("random_5000", "tpe_1000", "get_all_trials_10000", "processes_8")
 SIZES: dict[str, tuple[int, int]] = {
@@ -27,6 +27,8 @@ SIZES: dict[str, tuple[int, int]] = {
     "get_all_trials_10000": (10000, 1000),
     "processes_8": (100, 20),
 }
+ROUNDS = 3
+"""Interleaved rounds of reference and candidate per workload; the fastest of each is compared."""
 COUNT_SLACK = 1.05
 RATIO_SLACK = 1.25
 
