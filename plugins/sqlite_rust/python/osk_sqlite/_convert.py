@@ -1,0 +1,71 @@
+"""Conversions between the Rust core's plain tuples and Optuna's objects."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["Distributions", "from_db_time", "to_db_time", "trial_from_record"]
+
+_UTC = datetime.timezone.utc
+
+
+def from_db_time(text: str | None) -> datetime.datetime | None:
+    """Naive UTC text as stored by RDBStorage -> naive local time, as RDBStorage returns."""
+    if text is None:
+        return None
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=_UTC).astimezone().replace(
+        tzinfo=None
+    )
+
+
+def to_db_time(value: datetime.datetime | None) -> str | None:
+    """A naive local (or aware) datetime -> naive UTC text, as RDBStorage stores it."""
+    if value is None:
+        return None
+    return value.astimezone(_UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+class Distributions:
+    """Parses distribution JSON once per distinct text (a study reuses a handful)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, BaseDistribution] = {}
+
+    def parse(self, text: str) -> BaseDistribution:
+        dist = self._parsed.get(text)
+        if dist is None:
+            dist = self._parsed[text] = json_to_distribution(text)
+        return dist
+
+    @staticmethod
+    def dump(dist: BaseDistribution) -> str:
+        return distribution_to_json(dist)
+
+
+def _attrs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    return {key: json.loads(text) for key, text in pairs}
+
+
+def trial_from_record(record: tuple[Any, ...], dists: Distributions) -> FrozenTrial:
+    """Build a FrozenTrial from the core's ``TrialRecord`` tuple."""
+    (trial_id, number, state, start, complete, values, params, inter, user, system) = record
+    distributions = {name: dists.parse(text) for name, _, text in params}
+    return FrozenTrial(
+        number=number,
+        state=TrialState[state],
+        value=None,
+        values=values or None,
+        datetime_start=from_db_time(start),
+        datetime_complete=from_db_time(complete),
+        params={name: distributions[name].to_external_repr(v) for name, v, _ in params},
+        distributions=distributions,
+        user_attrs=_attrs(user),
+        system_attrs=_attrs(system),
+        intermediate_values=dict(inter),
+        trial_id=trial_id,
+    )
