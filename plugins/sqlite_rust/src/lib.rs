@@ -106,8 +106,14 @@ fn versions_tuple(v: Versions) -> VersionTuple {
 #[pymethods]
 impl NativeStore {
     #[new]
-    #[pyo3(signature = (path, timeout = 60.0, synchronous = "normal"))]
-    fn new(py: Python<'_>, path: String, timeout: f64, synchronous: &str) -> PyResult<Self> {
+    #[pyo3(signature = (path, timeout = 60.0, synchronous = "normal", write_behind = true))]
+    fn new(
+        py: Python<'_>,
+        path: String,
+        timeout: f64,
+        synchronous: &str,
+        write_behind: bool,
+    ) -> PyResult<Self> {
         let sync = match synchronous {
             "normal" => Synchronous::Normal,
             "full" => Synchronous::Full,
@@ -117,10 +123,11 @@ impl NativeStore {
                 )))
             }
         };
-        let store = py
+        let mut store = py
             .allow_threads(|| catch_unwind(AssertUnwindSafe(|| Store::open(&path, timeout, sync))))
             .map_err(|_| python_error("sqlite", "internal error opening the database".into()))?
             .map_err(to_py)?;
+        store.write_behind = write_behind;
         Ok(NativeStore { inner: Mutex::new(Some(store)) })
     }
 
@@ -192,8 +199,14 @@ impl NativeStore {
         self.with(py, |s| s.all_studies())
     }
 
-    fn create_trial(&self, py: Python<'_>, study_id: i64) -> PyResult<(i64, i64, String)> {
-        self.with(py, move |s| s.create_trial(study_id))
+    #[pyo3(signature = (study_id, now = None))]
+    fn create_trial(
+        &self,
+        py: Python<'_>,
+        study_id: i64,
+        now: Option<i64>,
+    ) -> PyResult<(i64, i64, String)> {
+        self.with(py, move |s| s.create_trial(study_id, now))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -252,15 +265,16 @@ impl NativeStore {
         self.with(py, move |s| s.write_trial(trial_id, TrialWrite::Attr { system, key, json }))
     }
 
-    #[pyo3(signature = (trial_id, state, values = None))]
+    #[pyo3(signature = (trial_id, state, values = None, now = None))]
     fn set_state(
         &self,
         py: Python<'_>,
         trial_id: i64,
         state: String,
         values: Option<Vec<f64>>,
+        now: Option<i64>,
     ) -> PyResult<(bool, Option<String>)> {
-        self.with(py, move |s| s.set_state(trial_id, &state, values.as_deref()))
+        self.with(py, move |s| s.set_state(trial_id, &state, values.as_deref(), now))
     }
 
     fn record_heartbeat(&self, py: Python<'_>, trial_id: i64) -> PyResult<()> {
@@ -275,7 +289,7 @@ impl NativeStore {
         self.with(py, move |s| s.trial_study(trial_id))
     }
 
-    fn sync(&self, py: Python<'_>, study_id: i64) -> PyResult<Vec<TrialRecord>> {
+    fn sync(&self, py: Python<'_>, study_id: i64) -> PyResult<(bool, Vec<TrialRecord>)> {
         self.with(py, move |s| s.sync(study_id))
     }
 

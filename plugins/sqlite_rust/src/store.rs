@@ -37,6 +37,8 @@ pub struct StudyState {
     pub max_seen: i64,
     /// Trials returned unfinished by a sync (re-read at the next sync).
     pub unfinished: BTreeSet<i64>,
+    /// The study's name at the last sync (ids are reused after a deletion; names tell).
+    pub name: Option<String>,
     /// `(number of trials, data_version)` after our last trial creation.
     pub count: Option<(i64, i64)>,
 }
@@ -49,6 +51,8 @@ pub struct Store {
     pub(crate) db: Db,
     pub(crate) studies: HashMap<i64, StudyState>,
     pub(crate) owned: HashMap<i64, Pending>,
+    /// Buffer the writes of owned trials until their state changes (the default).
+    pub write_behind: bool,
 }
 
 /// `version_info` and `alembic_version` contents of a database.
@@ -63,7 +67,12 @@ impl Store {
     /// Open the file; the schema is checked or created separately (see `ensure_schema`).
     pub fn open(path: &str, timeout_secs: f64, sync: Sync) -> Result<Store> {
         let timeout = Duration::from_secs_f64(timeout_secs.max(0.0));
-        Ok(Store { db: Db::open(path, timeout, sync)?, studies: HashMap::new(), owned: HashMap::new() })
+        Ok(Store {
+            db: Db::open(path, timeout, sync)?,
+            studies: HashMap::new(),
+            owned: HashMap::new(),
+            write_behind: true,
+        })
     }
 
     /// `(statements, commits)` so far.

@@ -86,7 +86,7 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     let mut s = t.open();
     let mut other = t.open();
     let study = s.create_study("s", &mins()).unwrap();
-    let (tid, number, _) = s.create_trial(study).unwrap();
+    let (tid, number, _) = s.create_trial(study, None).unwrap();
     assert_eq!(number, 0);
     let before = s.counters();
     for i in 0..3 {
@@ -94,21 +94,21 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     }
     assert_eq!(s.counters(), before, "buffered writes issue no statement");
     // Another connection sees the running trial, without params yet.
-    let seen = other.sync(study).unwrap();
+    let seen = other.sync(study).unwrap().1;
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].2, "RUNNING");
     assert!(seen[0].6.is_empty());
-    assert_eq!(s.set_state(tid, "COMPLETE", Some(&[1.5])).unwrap().0, true);
+    assert_eq!(s.set_state(tid, "COMPLETE", Some(&[1.5]), None).unwrap().0, true);
     let (stmts, commits) = s.counters();
     assert_eq!(commits - before.1, 1, "one commit for the whole trial");
     // BEGIN, SELECT state, 1 value, 3 params, UPDATE, COMMIT
     assert_eq!(stmts - before.0, 8);
-    let seen = other.sync(study).unwrap();
+    let seen = other.sync(study).unwrap().1;
     assert_eq!(seen.len(), 1, "only the changed trial is read again");
     assert_eq!(seen[0].2, "COMPLETE");
     assert_eq!(seen[0].5, vec![1.5]);
     assert_eq!(seen[0].6.len(), 3);
-    assert!(other.sync(study).unwrap().is_empty(), "nothing changed since");
+    assert!(other.sync(study).unwrap().1.is_empty(), "nothing changed since");
     assert!(matches!(
         s.write_trial(tid, TrialWrite::Intermediate(1, 0.5)),
         Err(StoreError::Finished(_))
@@ -127,8 +127,8 @@ fn numbers_are_unique_across_connections() {
                 let mut s = Store::open(path.to_str().unwrap(), 30.0, Sync::Normal).unwrap();
                 (0..25)
                     .map(|_| {
-                        let (id, n, _) = s.create_trial(study).unwrap();
-                        s.set_state(id, "COMPLETE", Some(&[0.0])).unwrap();
+                        let (id, n, _) = s.create_trial(study, None).unwrap();
+                        s.set_state(id, "COMPLETE", Some(&[0.0]), None).unwrap();
                         n
                     })
                     .collect::<Vec<i64>>()
@@ -138,7 +138,7 @@ fn numbers_are_unique_across_connections() {
     let mut all: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     all.sort();
     assert_eq!(all, (0..100).collect::<Vec<i64>>());
-    assert_eq!(setup.sync(study).unwrap().len(), 100);
+    assert_eq!(setup.sync(study).unwrap().1.len(), 100);
 }
 
 #[test]
@@ -149,8 +149,8 @@ fn waiting_trials_are_popped_once() {
     let study = a.create_study("s", &mins()).unwrap();
     let template = Template { state: "WAITING".into(), ..Default::default() };
     let (tid, _) = a.create_trial_from(study, &template).unwrap();
-    assert_eq!(b.set_state(tid, "RUNNING", None).unwrap().0, true);
-    assert_eq!(a.set_state(tid, "RUNNING", None).unwrap().0, false);
+    assert_eq!(b.set_state(tid, "RUNNING", None, None).unwrap().0, true);
+    assert_eq!(a.set_state(tid, "RUNNING", None, None).unwrap().0, false);
     assert!(b.owns(tid) && !a.owns(tid));
 }
 
@@ -160,11 +160,11 @@ fn special_values_round_trip() {
     let mut a = t.open();
     let mut b = t.open();
     let study = a.create_study("s", &mins()).unwrap();
-    let (tid, _, _) = a.create_trial(study).unwrap();
+    let (tid, _, _) = a.create_trial(study, None).unwrap();
     a.write_trial(tid, TrialWrite::Intermediate(0, f64::NAN)).unwrap();
     a.write_trial(tid, TrialWrite::Intermediate(1, f64::NEG_INFINITY)).unwrap();
-    a.set_state(tid, "COMPLETE", Some(&[f64::INFINITY])).unwrap();
-    let r = b.sync(study).unwrap();
+    a.set_state(tid, "COMPLETE", Some(&[f64::INFINITY]), None).unwrap();
+    let r = b.sync(study).unwrap().1;
     assert_eq!(r[0].5, vec![f64::INFINITY]);
     assert!(r[0].7[0].1.is_nan());
     assert_eq!(r[0].7[1].1, f64::NEG_INFINITY);
@@ -176,14 +176,42 @@ fn heartbeat_flushes_and_marks_stale() {
     let mut a = t.open();
     let mut b = t.open();
     let study = a.create_study("s", &mins()).unwrap();
-    let (tid, _, _) = a.create_trial(study).unwrap();
+    let (tid, _, _) = a.create_trial(study, None).unwrap();
     a.write_trial(tid, TrialWrite::Param("x".into(), 1.0, "{}".into())).unwrap();
     a.record_heartbeat(tid).unwrap();
-    assert_eq!(b.sync(study).unwrap()[0].6.len(), 1, "the heartbeat flushed the param");
+    assert_eq!(b.sync(study).unwrap().1[0].6.len(), 1, "the heartbeat flushed the param");
     assert!(b.stale_trials(study, 60.0).unwrap().is_empty());
     assert_eq!(b.stale_trials(study, -1.0).unwrap(), vec![tid]);
-    assert_eq!(b.set_state(tid, "FAIL", None).unwrap().0, true);
+    assert_eq!(b.set_state(tid, "FAIL", None, None).unwrap().0, true);
     // The owner finds out at its next write and stops holding the trial.
-    assert!(matches!(a.set_state(tid, "COMPLETE", Some(&[1.0])), Err(StoreError::Finished(_))));
+    assert!(matches!(a.set_state(tid, "COMPLETE", Some(&[1.0]), None), Err(StoreError::Finished(_))));
     assert!(!a.owns(tid));
+}
+
+/// Not a test: `cargo test --release -- --ignored --nocapture timing` prints per-trial costs.
+#[test]
+#[ignore]
+fn timing() {
+    let t = TempDb::new("timing");
+    let mut s = t.open();
+    if let Ok(p) = std::env::var("OSK_PRAGMA") {
+        s.db.write("p", |db| { db.row(&p, [], |_| Ok(())).map(|_| ()) }).ok();
+        s.db.row(&p, [], |_| Ok(())).unwrap();
+    }
+    let study = s.create_study("s", &mins()).unwrap();
+    let n = 5000;
+    let start = std::time::Instant::now();
+    let mut create = std::time::Duration::ZERO;
+    for i in 0..n {
+        let c = std::time::Instant::now();
+        let (id, _, _) = s.create_trial(study, None).unwrap();
+        create += c.elapsed();
+        for p in ["x", "y", "z"] {
+            s.write_trial(id, TrialWrite::Param(p.into(), i as f64, "{\"name\": \"FloatDistribution\"}".into())).unwrap();
+        }
+        s.set_state(id, "COMPLETE", Some(&[1.0]), None).unwrap();
+        s.sync(study).unwrap();
+    }
+    let total = start.elapsed();
+    println!("per trial {:?}, create {:?}", total / n, create / n);
 }

@@ -9,6 +9,11 @@ pub fn now_utc() -> String {
     format_unix_micros(d.as_secs() as i64, d.subsec_micros())
 }
 
+/// Format microseconds since the epoch as naive UTC.
+pub fn format_micros(micros: i64) -> String {
+    format_unix_micros(micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000) as u32)
+}
+
 /// Format seconds since the epoch plus microseconds as naive UTC.
 pub fn format_unix_micros(secs: i64, micros: u32) -> String {
     let days = secs.div_euclid(86_400);
@@ -45,6 +50,8 @@ mod tests {
         assert_eq!(format_unix_micros(0, 0), "1970-01-01 00:00:00.000000");
         assert_eq!(format_unix_micros(951_782_400, 7), "2000-02-29 00:00:00.000007");
         assert_eq!(format_unix_micros(1_700_000_000, 123_456), "2023-11-14 22:13:20.123456");
+        assert_eq!(format_micros(1_700_000_000_123_456), "2023-11-14 22:13:20.123456");
+        assert_eq!(format_micros(-1), "1969-12-31 23:59:59.999999");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rusqlite::params;
 use crate::db::Db;
 use crate::error::{Result, StoreError};
 use crate::store::{study_exists, Pending, Store};
-use crate::timefmt::now_utc;
+use crate::timefmt::{format_micros, now_utc};
 
 /// One trial as read from the database:
 /// `(trial_id, number, state, datetime_start, datetime_complete, values, params,
@@ -146,9 +146,10 @@ pub enum TrialWrite {
 }
 
 impl Store {
-    /// Create a RUNNING trial owned by this process: `(trial_id, number, datetime_start)`.
-    pub fn create_trial(&mut self, study_id: i64) -> Result<(i64, i64, String)> {
-        let start = now_utc();
+    /// Create a RUNNING trial owned by this process, started at `now` (microseconds since the
+    /// epoch, or the current time): `(trial_id, number, datetime_start)`.
+    pub fn create_trial(&mut self, study_id: i64, now: Option<i64>) -> Result<(i64, i64, String)> {
+        let start = now.map(format_micros).unwrap_or_else(now_utc);
         let cached = self.studies.get(&study_id).and_then(|s| s.count);
         let (id, number, dv) = self.db.write("creating a trial", |db| {
             let dv = db.data_version()?;
@@ -206,7 +207,7 @@ impl Store {
 
     /// Buffer a write to an owned trial, or write it through for any other trial.
     pub fn write_trial(&mut self, trial_id: i64, w: TrialWrite) -> Result<()> {
-        if let Some(p) = self.owned.get_mut(&trial_id) {
+        if let Some(p) = self.owned.get_mut(&trial_id).filter(|_| self.write_behind) {
             match w {
                 TrialWrite::Param(n, v, d) => p.params.push((n, v, d)),
                 TrialWrite::Intermediate(s, v) => p.intermediates.push((s, v)),
@@ -236,8 +237,9 @@ impl Store {
         trial_id: i64,
         state: &str,
         values: Option<&[f64]>,
+        now: Option<i64>,
     ) -> Result<(bool, Option<String>)> {
-        let now = now_utc();
+        let now = now.map(format_micros).unwrap_or_else(now_utc);
         let empty = Pending::default();
         let pending = self.owned.get(&trial_id).unwrap_or(&empty);
         let result = self.db.write("changing a trial's state", |db| {
@@ -335,24 +337,36 @@ impl Store {
 
     /// Trials of the study that other connections created or changed since the last sync
     /// (all of them at the first sync). Trials this process owns are never returned.
-    pub fn sync(&mut self, study_id: i64) -> Result<Vec<TrialRecord>> {
+    ///
+    /// Returns `(reset, records)`: `reset` is true when the study id now names another study
+    /// (deleted and recreated elsewhere: SQLite reuses ids), so every cached trial of it is
+    /// void and `records` holds the whole new study.
+    pub fn sync(&mut self, study_id: i64) -> Result<(bool, Vec<TrialRecord>)> {
         let dv = self.db.data_version()?;
         let state = self.studies.entry(study_id).or_default();
         if state.synced_at == Some(dv) {
-            return Ok(Vec::new());
+            return Ok((false, Vec::new()));
         }
+        let known_name = state.name.clone();
         let max_seen = state.max_seen;
-        let filter = if state.unfinished.is_empty() {
-            "t.trial_id > ?2".to_string()
-        } else {
-            let ids: Vec<String> = state.unfinished.iter().map(|i| i.to_string()).collect();
-            format!("(t.trial_id > ?2 OR t.trial_id IN ({}))", ids.join(","))
-        };
+        let unfinished: Vec<String> = state.unfinished.iter().map(|i| i.to_string()).collect();
         let result = self.db.read("reading trials", |db| {
-            study_exists(db, study_id)?;
-            read_trials(db, study_id, max_seen, &filter)
+            let name: String = db
+                .row("SELECT study_name FROM studies WHERE study_id = ?1", [study_id], |r| {
+                    r.get(0)
+                })?
+                .ok_or_else(|| crate::store::no_study(study_id))?;
+            let reset = known_name.as_ref().is_some_and(|n| *n != name);
+            let records = if reset || unfinished.is_empty() {
+                read_trials(db, study_id, if reset { 0 } else { max_seen }, "t.trial_id > ?2")?
+            } else {
+                let filter =
+                    format!("(t.trial_id > ?2 OR t.trial_id IN ({}))", unfinished.join(","));
+                read_trials(db, study_id, max_seen, &filter)?
+            };
+            Ok((name, reset, records))
         });
-        let mut records = match result {
+        let (name, reset, mut records) = match result {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, StoreError::NotFound(_)) {
@@ -361,7 +375,11 @@ impl Store {
                 return Err(e);
             }
         };
+        if reset {
+            self.studies.insert(study_id, Default::default());
+        }
         let state = self.studies.entry(study_id).or_default();
+        state.name = Some(name);
         for r in &records {
             state.max_seen = state.max_seen.max(r.0);
             if is_finished(&r.2) {
@@ -372,7 +390,7 @@ impl Store {
         }
         state.synced_at = Some(dv);
         records.retain(|r| !self.owned.contains_key(&r.0));
-        Ok(records)
+        Ok((reset, records))
     }
 
     /// Forget what is known about a study (e.g. after another storage object deleted it).

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from typing import Any
 
 from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["Distributions", "from_db_time", "to_db_time", "trial_from_record"]
+__all__ = ["Distributions", "from_db_time", "now", "to_db_time", "trial_from_record"]
 
 _UTC = datetime.timezone.utc
+
+
+def now() -> tuple[int, datetime.datetime]:
+    """The current time as (microseconds since the epoch, naive local datetime), exactly equal.
+
+    The core stores the first as naive UTC text; the second is what RDBStorage returns for it.
+    """
+    micros = time.time_ns() // 1000
+    local = datetime.datetime.fromtimestamp(micros // 1_000_000)
+    return micros, local.replace(microsecond=micros % 1_000_000)
 
 
 def from_db_time(text: str | None) -> datetime.datetime | None:
@@ -31,10 +42,11 @@ def to_db_time(value: datetime.datetime | None) -> str | None:
 
 
 class Distributions:
-    """Parses distribution JSON once per distinct text (a study reuses a handful)."""
+    """Parses (and dumps) distribution JSON once per distinct distribution."""
 
     def __init__(self) -> None:
         self._parsed: dict[str, BaseDistribution] = {}
+        self._dumped: dict[BaseDistribution, str] = {}
 
     def parse(self, text: str) -> BaseDistribution:
         dist = self._parsed.get(text)
@@ -42,9 +54,16 @@ class Distributions:
             dist = self._parsed[text] = json_to_distribution(text)
         return dist
 
-    @staticmethod
-    def dump(dist: BaseDistribution) -> str:
-        return distribution_to_json(dist)
+    def dump(self, dist: BaseDistribution) -> str:
+        try:
+            text = self._dumped.get(dist)
+        except TypeError:  # an unhashable custom distribution
+            return distribution_to_json(dist)
+        if text is None:
+            text = distribution_to_json(dist)
+            if len(self._dumped) < 10_000:
+                self._dumped[dist] = text
+        return text
 
 
 def _attrs(pairs: list[tuple[str, str]]) -> dict[str, Any]:

@@ -27,6 +27,13 @@ OPTIONS = (
         "'normal': a commit survives a process crash (WAL, fastest); 'full': also power loss.",
         choices=("normal", "full"),
     ),
+    osk.Option(
+        "write_behind",
+        bool,
+        True,
+        "Commit a running trial's params/attrs with its state change (fast); false: at once, "
+        "so other processes and the dashboard see them live.",
+    ),
 )
 
 THRESHOLDS: Mapping[str, float] = {
@@ -57,6 +64,7 @@ def open_sqlite(url: osk.StorageURL, options: Mapping[str, Any]) -> SqliteStorag
         path,
         timeout=options["timeout"],
         synchronous=options["synchronous"],
+        write_behind=options["write_behind"],
         heartbeat_interval=options.get("heartbeat_interval"),
         grace_period=options.get("grace_period"),
         heartbeat_stale_trial_callback=options.get("heartbeat_stale_trial_callback"),

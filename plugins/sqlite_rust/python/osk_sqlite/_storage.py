@@ -22,28 +22,35 @@ from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from osk_sqlite import _schema
-from osk_sqlite._convert import Distributions, from_db_time, to_db_time, trial_from_record
+from osk_sqlite._convert import Distributions, now, to_db_time, trial_from_record
 from osk_sqlite._native import NativeStore
 
 __all__ = ["SqliteStorage"]
 
 _logger = logging.getLogger("osk_sqlite")
 _RUNNING = TrialState.RUNNING
+_WAITING = TrialState.WAITING
+_ONLY_WAITING = (TrialState.WAITING,)
 
 
 class _Study:
     """This process's view of one study: trials by number, directions, known distributions."""
 
-    __slots__ = ("directions", "holes", "param_dists", "trials")
+    __slots__ = ("directions", "holes", "param_dists", "trials", "waiting")
 
     def __init__(self) -> None:
         self.trials: list[FrozenTrial | None] = []
         self.holes = 0
+        self.waiting: set[int] = set()  # numbers of WAITING trials (Optuna asks every trial)
         self.directions: list[StudyDirection] | None = None
         self.param_dists: dict[str, BaseDistribution] = {}
 
     def place(self, trial: FrozenTrial) -> None:
         n = trial.number
+        if trial.state == _WAITING:
+            self.waiting.add(n)
+        else:
+            self.waiting.discard(n)
         if n < len(self.trials):
             if self.trials[n] is None:
                 self.holes -= 1
@@ -80,6 +87,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         *,
         timeout: float = 60.0,
         synchronous: str = "normal",
+        write_behind: bool = True,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
         heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None]
@@ -88,6 +96,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         self.path = path
         self.timeout = timeout
         self.synchronous = synchronous
+        self.write_behind = write_behind
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
@@ -97,7 +106,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
     def _connect(self) -> None:
         self._lock = threading.RLock()
         self._pid = os.getpid()
-        native = NativeStore(self.path, self.timeout, self.synchronous)
+        native = NativeStore(self.path, self.timeout, self.synchronous, self.write_behind)
         found = native.versions()
         if found is None:
             t = _schema.template()
@@ -118,7 +127,14 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         return self._native
 
     def __getstate__(self) -> dict[str, Any]:
-        keys = ("path", "timeout", "synchronous", "heartbeat_interval", "grace_period")
+        keys = (
+            "path",
+            "timeout",
+            "synchronous",
+            "write_behind",
+            "heartbeat_interval",
+            "grace_period",
+        )
         state = {k: self.__dict__[k] for k in keys}
         state["heartbeat_stale_trial_callback"] = self.heartbeat_stale_trial_callback
         return state
@@ -143,7 +159,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
     def create_new_study(
         self, directions: Sequence[StudyDirection], study_name: str | None = None
     ) -> int:
-        name = study_name or DEFAULT_STUDY_NAME_PREFIX + str(uuid.uuid4())
+        name = DEFAULT_STUDY_NAME_PREFIX + str(uuid.uuid4()) if study_name is None else study_name
         with self._lock:
             study_id = self._n().create_study(name, [d.name for d in directions])
         _logger.info("A new study created in SQLite with name: %s", name)
@@ -213,10 +229,12 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
     def _study(self, study_id: int) -> _Study:
         """The view of a study, brought up to date with other connections' writes."""
         try:
-            records = self._n().sync(study_id)
+            reset, records = self._n().sync(study_id)
         except KeyError:
             self._drop_study(study_id)
             raise
+        if reset:
+            self._drop_study(study_id)
         view = self._studies.get(study_id)
         if view is None:
             view = self._studies[study_id] = _Study()
@@ -267,13 +285,14 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             view = self._studies.get(study_id) or self._study(study_id)
             n = self._n()
             if template_trial is None:
-                trial_id, number, start = n.create_trial(study_id)
+                micros, local = now()
+                trial_id, number, _ = n.create_trial(study_id, micros)
                 trial = FrozenTrial(
                     number=number,
                     state=_RUNNING,
                     value=None,
                     values=None,
-                    datetime_start=from_db_time(start),
+                    datetime_start=local,
                     datetime_complete=None,
                     params={},
                     distributions={},
@@ -300,7 +319,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             dist = t.distributions[name]
             if name in view.param_dists:
                 check_distribution_compatibility(view.param_dists[name], dist)
-            params.append((name, dist.to_internal_repr(value), Distributions.dump(dist)))
+            params.append((name, dist.to_internal_repr(value), self._dists.dump(dist)))
         values = None
         if t.values is not None:
             values = [float(v) for v in t.values]
@@ -320,7 +339,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         return result
 
     def _replace(self, view: _Study, trial: FrozenTrial) -> None:
-        view.trials[trial.number] = trial
+        view.place(trial)
 
     def set_trial_param(
         self,
@@ -335,7 +354,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             if known is not None:
                 check_distribution_compatibility(known, distribution)
             self._n().set_param(
-                trial_id, param_name, param_value_internal, Distributions.dump(distribution)
+                trial_id, param_name, param_value_internal, self._dists.dump(distribution)
             )
             view.param_dists[param_name] = distribution
             trial = copy.copy(trial)
@@ -360,8 +379,9 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         with self._lock:
             study_id, view, trial = self._updatable(trial_id)
             floats = None if values is None else [float(v) for v in values]
+            micros, local = now()
             try:
-                changed, when = self._n().set_state(trial_id, state.name, floats)
+                changed, _ = self._n().set_state(trial_id, state.name, floats, micros)
             except (UpdateFinishedTrialError, KeyError):
                 self._owned.discard(trial_id)
                 if trial_id in self._trials:  # finished elsewhere: re-read what other writers did
@@ -375,10 +395,10 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             if floats is not None:
                 trial.values = floats
             if state == _RUNNING:
-                trial.datetime_start = from_db_time(when)
+                trial.datetime_start = local
                 self._owned.add(trial_id)
             elif state.is_finished():
-                trial.datetime_complete = from_db_time(when)
+                trial.datetime_complete = local
                 self._owned.discard(trial_id)
             self._replace(view, trial)
             return True
@@ -421,7 +441,11 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
         with self._lock:
-            trials = self._study(study_id).all()
+            view = self._study(study_id)
+            if states == _ONLY_WAITING:  # asked before every trial: answer without a scan
+                trials = [view.trials[n] for n in sorted(view.waiting)]  # type: ignore[misc]
+                return copy.deepcopy(trials) if deepcopy else trials
+            trials = view.all()
             if states is not None:
                 trials = [t for t in trials if t.state in states]
             return copy.deepcopy(trials) if deepcopy else list(trials)
