@@ -215,3 +215,33 @@ fn timing() {
     let total = start.elapsed();
     println!("per trial {:?}, create {:?}", total / n, create / n);
 }
+
+/// Not a test: where a state-change commit spends its time.
+#[test]
+#[ignore]
+fn timing_phases() {
+    use std::time::{Duration, Instant};
+    let t = TempDb::new("phases");
+    let mut s = t.open();
+    let study = s.create_study("s", &mins()).unwrap();
+    let (mut begin, mut body, mut commit) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let n = 3000;
+    for _ in 0..n {
+        let (id, _, _) = s.create_trial(study, None).unwrap();
+        let a = Instant::now();
+        s.db.exec("BEGIN IMMEDIATE", []).unwrap();
+        let b = Instant::now();
+        s.db.exec("UPDATE trials SET state='COMPLETE' WHERE trial_id=?1", [id]).unwrap();
+        for p in ["x", "y", "z"] {
+            s.db.exec("INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) VALUES (?1, ?2, 0.5, '{}')", rusqlite::params![id, p]).unwrap();
+        }
+        s.db.exec("INSERT INTO trial_values (trial_id, objective, value, value_type) VALUES (?1, 0, 1.0, 'FINITE')", [id]).unwrap();
+        let c = Instant::now();
+        s.db.exec("COMMIT", []).unwrap();
+        let d = Instant::now();
+        begin += b - a;
+        body += c - b;
+        commit += d - c;
+    }
+    println!("begin {:?} body {:?} commit {:?}", begin / n, body / n, commit / n);
+}

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-import pytest
-
 import optuna_storage_kit as osk
+import pytest
 
 
 @pytest.fixture(autouse=True)

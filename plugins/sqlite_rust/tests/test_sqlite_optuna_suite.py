@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna_storage_kit as osk
 import pytest
 from optuna.storages import BaseStorage
 from optuna.testing.pytest_storages import StorageTestCase
-
-import optuna_storage_kit as osk
 
 
 class TestSqliteStorage(StorageTestCase):
@@ -34,9 +33,7 @@ class TestSqliteStorageSecondConnection(StorageTestCase):
 
     @pytest.fixture
     def storage(self, url: str) -> Any:
-        return _TwoConnections(
-            osk.open_storage(url, write_behind=False), osk.open_storage(url)
-        )
+        return _TwoConnections(osk.open_storage(url, write_behind=False), osk.open_storage(url))
 
 
 class _TwoConnections:

@@ -29,8 +29,11 @@ def from_db_time(text: str | None) -> datetime.datetime | None:
     """Naive UTC text as stored by RDBStorage -> naive local time, as RDBStorage returns."""
     if text is None:
         return None
-    return datetime.datetime.fromisoformat(text).replace(tzinfo=_UTC).astimezone().replace(
-        tzinfo=None
+    return (
+        datetime.datetime.fromisoformat(text)
+        .replace(tzinfo=_UTC)
+        .astimezone()
+        .replace(tzinfo=None)
     )
 
 

@@ -90,8 +90,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         write_behind: bool = True,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
-        heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None]
-        | None = None,
+        heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     ) -> None:
         self.path = path
         self.timeout = timeout
