@@ -228,7 +228,7 @@ impl NativeStore {
             datetime_start,
             datetime_complete,
             values,
-            pending: Pending { params, intermediates, user_attrs, system_attrs },
+            pending: Pending { study_id, params, intermediates, user_attrs, system_attrs },
         };
         self.with(py, move |s| s.create_trial_from(study_id, &t))
     }

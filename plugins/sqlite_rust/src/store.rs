@@ -13,6 +13,8 @@ use crate::error::{is_unique_violation, Result, StoreError};
 /// Writes of a trial this process runs, held until its state changes (or a heartbeat).
 #[derive(Default, Debug)]
 pub struct Pending {
+    /// The trial's study (0 for a template, which is never owned).
+    pub study_id: i64,
     pub params: Vec<(String, f64, String)>,
     pub intermediates: Vec<(i64, f64)>,
     pub user_attrs: Vec<(String, String)>,

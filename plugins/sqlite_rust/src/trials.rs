@@ -55,15 +55,21 @@ fn finished(trial_id: i64, state: &str) -> StoreError {
     ))
 }
 
-/// The state of a trial inside a transaction; errors if it is missing or finished.
-fn updatable_state(db: &Db, trial_id: i64) -> Result<String> {
-    let state: String = db
-        .row("SELECT state FROM trials WHERE trial_id = ?1", [trial_id], |r| r.get(0))?
+/// `(state, study_id)` of a trial inside a transaction; errors if it is missing or finished.
+fn updatable_state(db: &Db, trial_id: i64) -> Result<(String, i64)> {
+    let (state, study_id): (String, i64) = db
+        .row("SELECT state, study_id FROM trials WHERE trial_id = ?1", [trial_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .ok_or_else(|| no_trial(trial_id))?;
     if is_finished(&state) {
         return Err(finished(trial_id, &state));
     }
-    Ok(state)
+    Ok((state, study_id))
+}
+
+fn owned_by(study_id: i64) -> Pending {
+    Pending { study_id, ..Default::default() }
 }
 
 fn stored_value(v: f64, nan_ok: bool) -> (Option<f64>, &'static str) {
@@ -168,7 +174,7 @@ impl Store {
             Ok((db.last_id(), number, dv))
         })?;
         self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
-        self.owned.insert(id, Pending::default());
+        self.owned.insert(id, owned_by(study_id));
         Ok((id, number, start))
     }
 
@@ -242,8 +248,10 @@ impl Store {
         let now = now.map(format_micros).unwrap_or_else(now_utc);
         let empty = Pending::default();
         let pending = self.owned.get(&trial_id).unwrap_or(&empty);
+        let mut study = 0;
         let result = self.db.write("changing a trial's state", |db| {
-            let current = updatable_state(db, trial_id)?;
+            let (current, study_id) = updatable_state(db, trial_id)?;
+            study = study_id;
             if let Some(values) = values {
                 write_values(db, trial_id, values)?;
             }
@@ -272,14 +280,14 @@ impl Store {
         });
         match &result {
             Ok((true, _)) if state == "RUNNING" => {
-                self.owned.insert(trial_id, Pending::default());
+                self.owned.insert(trial_id, owned_by(study));
             }
             Ok((true, _)) if is_finished(state) => {
                 self.owned.remove(&trial_id);
             }
             Ok((true, _)) => {
                 if let Some(p) = self.owned.get_mut(&trial_id) {
-                    *p = Pending::default();
+                    *p = owned_by(p.study_id);
                 }
             }
             Err(StoreError::Finished(_)) | Err(StoreError::NotFound(_)) => {
@@ -307,7 +315,7 @@ impl Store {
             Ok(())
         })?;
         if let Some(p) = self.owned.get_mut(&trial_id) {
-            *p = Pending::default();
+            *p = owned_by(p.study_id);
         }
         Ok(())
     }
@@ -349,7 +357,11 @@ impl Store {
         }
         let known_name = state.name.clone();
         let max_seen = state.max_seen;
-        let unfinished: Vec<String> = state.unfinished.iter().map(|i| i.to_string()).collect();
+        // Re-read unfinished trials, including our own: another process may have finished
+        // one of ours (failed it for a stale heartbeat, or told it).
+        let mine = self.owned.iter().filter(|(_, p)| p.study_id == study_id).map(|(id, _)| *id);
+        let unfinished: Vec<String> =
+            state.unfinished.iter().copied().chain(mine).map(|i| i.to_string()).collect();
         let result = self.db.read("reading trials", |db| {
             let name: String = db
                 .row("SELECT study_name FROM studies WHERE study_id = ?1", [study_id], |r| {
@@ -389,7 +401,19 @@ impl Store {
             }
         }
         state.synced_at = Some(dv);
-        records.retain(|r| !self.owned.contains_key(&r.0));
+        // Our own trials stay as this process knows them, unless finished elsewhere: then
+        // the database's version wins and the buffered writes are void.
+        let owned = &mut self.owned;
+        records.retain(|r| {
+            if !owned.contains_key(&r.0) {
+                return true;
+            }
+            if is_finished(&r.2) {
+                owned.remove(&r.0);
+                return true;
+            }
+            false
+        });
         Ok((reset, records))
     }
 

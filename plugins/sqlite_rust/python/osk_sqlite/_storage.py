@@ -239,6 +239,8 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             view = self._studies[study_id] = _Study()
         for record in records:
             trial = trial_from_record(record, self._dists)
+            if trial.state.is_finished():
+                self._owned.discard(trial._trial_id)  # finished by another process
             for name, dist in trial.distributions.items():
                 view.param_dists.setdefault(name, dist)
             view.place(trial)
