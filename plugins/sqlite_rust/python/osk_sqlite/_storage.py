@@ -28,6 +28,7 @@ from osk_sqlite._native import NativeStore
 __all__ = ["SqliteStorage"]
 
 _logger = logging.getLogger("osk_sqlite")
+_INHERITED: list[NativeStore] = []  # connections inherited through fork: never used, never closed
 _RUNNING = TrialState.RUNNING
 _WAITING = TrialState.WAITING
 _ONLY_WAITING = (TrialState.WAITING,)
@@ -122,6 +123,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
 
     def _n(self) -> NativeStore:
         if os.getpid() != self._pid:  # inherited through fork: never share a connection
+            _INHERITED.append(self._native)  # closing it here could disturb the parent's
             self._connect()
         return self._native
 
