@@ -30,7 +30,7 @@ pub struct Db {
     statements: Cell<u64>,
     commits: Cell<u64>,
     /// Wakes the background checkpointer (see `start_checkpointer`).
-    checkpointer: Option<SyncSender<()>>,
+    checkpointer: Option<(SyncSender<()>, std::thread::JoinHandle<()>)>,
     since_checkpoint: Cell<u32>,
 }
 
@@ -40,7 +40,7 @@ const CHECKPOINT_EVERY: u32 = 200;
 /// Copy the WAL back into the database from a thread of its own, so that the fsyncs of a
 /// checkpoint never delay a commit. Returns `None` if the thread cannot start (then SQLite's
 /// own automatic checkpoints stay on).
-fn start_checkpointer(path: &str) -> Option<SyncSender<()>> {
+fn start_checkpointer(path: &str) -> Option<(SyncSender<()>, std::thread::JoinHandle<()>)> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -48,7 +48,7 @@ fn start_checkpointer(path: &str) -> Option<SyncSender<()>> {
     .ok()?;
     conn.busy_timeout(Duration::from_millis(100)).ok()?;
     let (tx, rx) = sync_channel::<()>(1);
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("osk-sqlite-checkpoint".into())
         .spawn(move || {
             while rx.recv().is_ok() {
@@ -57,7 +57,7 @@ fn start_checkpointer(path: &str) -> Option<SyncSender<()>> {
             }
         })
         .ok()?;
-    Some(tx)
+    Some((tx, handle))
 }
 
 impl Db {
@@ -239,7 +239,7 @@ impl Db {
             return;
         }
         self.since_checkpoint.set(0);
-        if let Some(tx) = &self.checkpointer {
+        if let Some((tx, _)) = &self.checkpointer {
             let _ = tx.try_send(()); // already pending: one checkpoint serves both
         }
     }
@@ -247,6 +247,17 @@ impl Db {
     fn rollback(&self) {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl Drop for Db {
+    /// Stop the checkpointer and wait for its connection to close, so that once a store is
+    /// dropped this process holds no connection to the file.
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.checkpointer.take() {
+            drop(tx);
+            let _ = handle.join();
         }
     }
 }

@@ -1,16 +1,19 @@
-"""Files are shared with Optuna's RDBStorage in both directions, also while both are open."""
+"""Files are shared with Optuna's RDBStorage in both directions, also while both run.
+
+RDBStorage always runs in another process here (see _workers.py for why).
+"""
 
 from __future__ import annotations
 
+import json
 import math
-import sqlite3
 from pathlib import Path
+from types import ModuleType
 
 import optuna
 import optuna_storage_kit as osk
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.storages import RDBStorage
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from osk_sqlite import SchemaMismatchError
 
@@ -25,52 +28,39 @@ def _objective(trial: optuna.Trial) -> float:
     return (x - 2) ** 2 + n + (0.5 if c == "a" else 0.0)
 
 
-def _comparable(t: optuna.trial.FrozenTrial) -> tuple:
-    inter = {k: (None if math.isnan(v) else v) for k, v in t.intermediate_values.items()}
-    return (
-        t.number,
-        t.state,
-        t.values,
-        t.params,
-        t.distributions,
-        t.user_attrs,
-        t.system_attrs,
-        inter,
-        t.datetime_start,
-        t.datetime_complete,
+def _schema(other: ModuleType, path: Path) -> list[list[str]]:
+    return other.query(  # type: ignore[no-any-return]
+        path, "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
     )
 
 
-def _dispose(study: optuna.Study) -> None:
-    """Close RDBStorage's connection pool (Optuna wraps RDBStorage in a cache)."""
-    storage = getattr(study._storage, "_backend", study._storage)
-    storage.engine.dispose()
+def _here(workers: ModuleType, study: optuna.Study) -> dict[str, object]:
+    """The same picture `_workers.py dump` prints, taken in this process."""
+    url_free = {
+        "directions": [d.name for d in study.directions],
+        "user_attrs": study.user_attrs,
+        "system_attrs": study._storage.get_study_system_attrs(study._study_id),
+        "trials": [workers.comparable(t) for t in study.get_trials(deepcopy=False)],
+    }
+    return json.loads(json.dumps(url_free))  # type: ignore[no-any-return]
 
 
-def _schema(path: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
-        ).fetchall()
-    conn.close()
-    return rows
-
-
-def test_new_file_has_exactly_rdbstorage_schema(tmp_path: Path) -> None:
+def test_new_file_has_exactly_rdbstorage_schema(
+    tmp_path: Path, in_other_process: ModuleType
+) -> None:
+    other = in_other_process
     ours, theirs = tmp_path / "ours.db", tmp_path / "theirs.db"
-    osk.open_storage(f"optuna+sqlite:///{ours}")
-    RDBStorage(f"sqlite:///{theirs}").engine.dispose()
-    assert _schema(ours) == _schema(theirs)
+    osk.open_storage(f"optuna+sqlite:///{ours}").inner.close()
+    other.run("create", f"sqlite:///{theirs}", "rdb")
+    assert _schema(other, ours) == _schema(other, theirs)
     for path in (ours, theirs):
-        with sqlite3.connect(path) as conn:
-            assert conn.execute("SELECT * FROM version_info").fetchall() == [
-                (1, 12, optuna.__version__)
-            ]
-            assert conn.execute("SELECT * FROM alembic_version").fetchall() == [("v3.2.0.a",)]
-        conn.close()
+        assert other.query(path, "SELECT * FROM version_info") == [[1, 12, optuna.__version__]]
+        assert other.query(path, "SELECT * FROM alembic_version") == [["v3.2.0.a"]]
 
 
-def test_rdbstorage_reads_what_we_write(tmp_path: Path) -> None:
+def test_rdbstorage_reads_what_we_write(
+    tmp_path: Path, in_other_process: ModuleType, workers: ModuleType
+) -> None:
     path = tmp_path / "s.db"
     url = f"optuna+sqlite:///{path}"
     study = optuna.create_study(
@@ -88,90 +78,76 @@ def test_rdbstorage_reads_what_we_write(tmp_path: Path) -> None:
         study_name="multi", storage=url, directions=["minimize", "maximize"]
     )
     multi.optimize(lambda t: (t.suggest_float("y", 0, 1), -math.inf), n_trials=3)
-    theirs = optuna.load_study(study_name="ours", storage=f"sqlite:///{path}")
-    assert theirs.user_attrs == {"owner": "osk"}
-    assert [_comparable(t) for t in theirs.trials] == [_comparable(t) for t in study.trials]
-    assert theirs.trials[30].state == TrialState.WAITING
-    assert theirs.trials[31].value == math.inf
-    theirs_multi = optuna.load_study(study_name="multi", storage=f"sqlite:///{path}")
-    assert theirs_multi.directions == multi.directions
-    assert [_comparable(t) for t in theirs_multi.trials] == [_comparable(t) for t in multi.trials]
-    _dispose(theirs)
+    theirs = in_other_process.run("dump", f"sqlite:///{path}", "ours")
+    assert theirs == _here(workers, study)
+    assert theirs["trials"][30][1] == "WAITING"
+    assert theirs["trials"][31][2] == [math.inf]
+    assert in_other_process.run("dump", f"sqlite:///{path}", "multi") == _here(workers, multi)
 
 
-def test_we_read_what_rdbstorage_writes(tmp_path: Path) -> None:
+def test_we_read_what_rdbstorage_writes(
+    tmp_path: Path, in_other_process: ModuleType, workers: ModuleType
+) -> None:
     path = tmp_path / "s.db"
-    theirs = optuna.create_study(
-        study_name="theirs",
-        storage=f"sqlite:///{path}",
-        sampler=optuna.samplers.RandomSampler(seed=2),
-    )
-    theirs.optimize(_objective, n_trials=20)
-    theirs._storage.set_study_system_attr(theirs._study_id, "k", [1, 2])
+    rdb_url = f"sqlite:///{path}"
+    in_other_process.run("create", rdb_url, "theirs")
+    in_other_process.run("optimize", rdb_url, "theirs", 20)
+    in_other_process.run("set_system_attr", rdb_url, "theirs", "[1, 2]")
     ours = optuna.load_study(study_name="theirs", storage=f"optuna+sqlite:///{path}")
-    assert [_comparable(t) for t in ours.trials] == [_comparable(t) for t in theirs.trials]
+    assert _here(workers, ours) == in_other_process.run("dump", rdb_url, "theirs")
     assert ours._storage.get_study_system_attrs(ours._study_id) == {"k": [1, 2]}
-    assert ours.best_trial.number == theirs.best_trial.number
     # ... and continues the study: numbers go on, RDBStorage sees the new trials.
-    ours.optimize(_objective, n_trials=5)
+    ours.optimize(workers.objective, n_trials=5)
     assert [t.number for t in ours.trials] == list(range(25))
-    assert len(theirs.trials) == 25
-    _dispose(theirs)
+    assert in_other_process.run("dump", rdb_url, "theirs") == _here(workers, ours)
 
 
-def test_interleaved_writers_share_numbers(tmp_path: Path) -> None:
-    """Both storages open on one file, taking turns: numbers stay unique and dense."""
+def test_rdbstorage_and_we_write_at_once(
+    tmp_path: Path, in_other_process: ModuleType, workers: ModuleType
+) -> None:
+    """Both write one study at the same time: unique dense numbers, each sees all."""
     path = tmp_path / "s.db"
-    ours = optuna.create_study(study_name="s", storage=f"optuna+sqlite:///{path}")
-    theirs = optuna.load_study(study_name="s", storage=f"sqlite:///{path}")
-    dist = {"x": IntDistribution(0, 100), "c": CategoricalDistribution(["u", "v"])}
-    for i in range(10):
-        for study in (ours, theirs):
-            study.add_trial(
-                create_trial(params={"x": i, "c": "u"}, distributions=dist, value=float(i))
-            )
-        running = ours.ask()
-        theirs.tell(running.number, 0.5) if i % 2 else ours.tell(running, 0.5)
-    for study in (ours, theirs):
-        trials = study.get_trials()
-        assert [t.number for t in trials] == list(range(30))
-        assert all(t.state == TrialState.COMPLETE for t in trials)
-    _dispose(theirs)
+    study = optuna.create_study(study_name="s", storage=f"optuna+sqlite:///{path}")
+    rdb = in_other_process.start("optimize", f"sqlite:///{path}", "s", 40)
+    study.optimize(workers.objective, n_trials=60)
+    _, err = rdb.communicate(timeout=300)
+    assert rdb.returncode == 0, err.decode()
+    trials = study.get_trials()
+    assert [t.number for t in trials] == list(range(100))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert in_other_process.run("dump", f"sqlite:///{path}", "s") == _here(workers, study)
 
 
-def test_older_schema_gets_upgrade_command(tmp_path: Path) -> None:
+def test_older_schema_gets_upgrade_command(tmp_path: Path, in_other_process: ModuleType) -> None:
     path = tmp_path / "old.db"
-    RDBStorage(f"sqlite:///{path}").engine.dispose()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = 'v3.0.0.d'")
-        conn.execute("UPDATE version_info SET library_version = '3.0.0'")
-    conn.close()
+    in_other_process.run("create", f"sqlite:///{path}", "old")
+    in_other_process.run(
+        "query", str(path), "-", "UPDATE alembic_version SET version_num = 'v3.0.0.d'"
+    )
+    in_other_process.run(
+        "query", str(path), "-", "UPDATE version_info SET library_version = '3.0.0'"
+    )
     with pytest.raises(SchemaMismatchError, match=r"optuna storage upgrade --storage sqlite:///"):
         osk.open_storage(f"optuna+sqlite:///{path}")
-    # Nothing was changed: RDBStorage still sees the old revision.
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("v3.0.0.d",)
-    conn.close()
+    # Nothing was changed: the file still has the old revision.
+    assert in_other_process.query(path, "SELECT version_num FROM alembic_version") == [
+        ["v3.0.0.d"]
+    ]
 
 
-def test_newer_schema_says_upgrade_optuna(tmp_path: Path) -> None:
+def test_newer_schema_says_upgrade_optuna(tmp_path: Path, in_other_process: ModuleType) -> None:
     path = tmp_path / "new.db"
-    RDBStorage(f"sqlite:///{path}").engine.dispose()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = 'v9.9.0.a'")
-        conn.execute("UPDATE version_info SET library_version = '9.9.0'")
-    conn.close()
+    in_other_process.run("create", f"sqlite:///{path}", "new")
+    in_other_process.run(
+        "query", str(path), "-", "UPDATE alembic_version SET version_num = 'v9.9.0.a'"
+    )
     with pytest.raises(SchemaMismatchError, match=r"pip install -U optuna"):
         osk.open_storage(f"optuna+sqlite:///{path}")
 
 
-def test_non_optuna_database_is_refused(tmp_path: Path) -> None:
+def test_non_optuna_database_is_refused(tmp_path: Path, in_other_process: ModuleType) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE mine (x INTEGER)")
-    conn.close()
+    in_other_process.run("query", str(path), "-", "CREATE TABLE mine (x INTEGER)")
     with pytest.raises(SchemaMismatchError, match="not an Optuna storage"):
         osk.open_storage(f"optuna+sqlite:///{path}")
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("mine",)]
-    conn.close()
+    assert in_other_process.query(path, "SELECT name FROM sqlite_master") == [["mine"]]

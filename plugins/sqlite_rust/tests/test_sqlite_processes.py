@@ -4,34 +4,24 @@ RDBStorage writing alongside, heartbeats failing the trials of a killed worker."
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
 import optuna
+import optuna_storage_kit as osk
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
-
-import optuna_storage_kit as osk
-
-WORKER = Path(__file__).with_name("_workers.py")
-
-
-def _start(command: str, url: str, study: str, count: int) -> subprocess.Popen[bytes]:
-    """Start a worker process (a fresh interpreter, as separate jobs would be)."""
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), command, url, study, str(count)], stderr=subprocess.PIPE
-    )
 
 
 def _objective(trial: optuna.Trial) -> float:
     return trial.suggest_float("x", -5, 5) ** 2 + trial.suggest_int("y", 0, 10)
 
 
-def test_processes_share_one_file(tmp_path: Path) -> None:
+def test_processes_share_one_file(tmp_path: Path, in_other_process: ModuleType) -> None:
+    _start = in_other_process.start
     path = tmp_path / "shared.db"
     url = f"optuna+sqlite:///{path}"
     study = optuna.create_study(study_name="s", storage=url)
@@ -57,13 +47,15 @@ def test_processes_share_one_file(tmp_path: Path) -> None:
     assert [(t.number, t.params, t.value) for t in again] == [
         (t.number, t.params, t.value) for t in trials
     ]
-    rdb = optuna.load_study(study_name="s", storage=f"sqlite:///{path}")
-    assert [(t.number, t.value) for t in rdb.get_trials()] == [(t.number, t.value) for t in trials]
-    rdb._storage._backend.engine.dispose()  # type: ignore[attr-defined]
+    rdb = in_other_process.run("dump", f"sqlite:///{path}", "s")
+    assert [(t[0], t[2]) for t in rdb["trials"]] == [(t.number, t.values) for t in trials]
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-def test_killed_worker_keeps_commits_and_its_trial_is_failed(tmp_path: Path) -> None:
+def test_killed_worker_keeps_commits_and_its_trial_is_failed(
+    tmp_path: Path, in_other_process: ModuleType
+) -> None:
+    _start = in_other_process.start
     url = f"optuna+sqlite:///{tmp_path / 'hb.db'}"
     optuna.create_study(study_name="hb", storage=url)
     worker = _start("hang", url, "hb", 5)
