@@ -99,6 +99,23 @@ impl NativeStore {
     }
 }
 
+impl NativeStore {
+    /// Buffer a write to a trial this process owns while holding the GIL (it is a push onto
+    /// a vector, no I/O); write any other trial through with the GIL released.
+    fn write_trial(&self, py: Python<'_>, trial_id: i64, w: TrialWrite) -> PyResult<()> {
+        let w = {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_mut() {
+                Some(store) if store.buffers(trial_id) => {
+                    return store.write_trial(trial_id, w).map_err(to_py)
+                }
+                _ => w,
+            }
+        };
+        self.with(py, move |s| s.write_trial(trial_id, w))
+    }
+}
+
 fn versions_tuple(v: Versions) -> VersionTuple {
     (v.schema_version, v.library_version, v.alembic)
 }
@@ -245,13 +262,11 @@ impl NativeStore {
         value: f64,
         distribution_json: String,
     ) -> PyResult<()> {
-        self.with(py, move |s| {
-            s.write_trial(trial_id, TrialWrite::Param(name, value, distribution_json))
-        })
+        self.write_trial(py, trial_id, TrialWrite::Param(name, value, distribution_json))
     }
 
     fn set_intermediate(&self, py: Python<'_>, trial_id: i64, step: i64, value: f64) -> PyResult<()> {
-        self.with(py, move |s| s.write_trial(trial_id, TrialWrite::Intermediate(step, value)))
+        self.write_trial(py, trial_id, TrialWrite::Intermediate(step, value))
     }
 
     fn set_trial_attr(
@@ -262,7 +277,7 @@ impl NativeStore {
         key: String,
         json: String,
     ) -> PyResult<()> {
-        self.with(py, move |s| s.write_trial(trial_id, TrialWrite::Attr { system, key, json }))
+        self.write_trial(py, trial_id, TrialWrite::Attr { system, key, json })
     }
 
     #[pyo3(signature = (trial_id, state, values = None, now = None))]

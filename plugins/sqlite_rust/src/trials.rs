@@ -206,6 +206,11 @@ impl Store {
         Ok((id, number))
     }
 
+    /// Whether a write to this trial would only be buffered (no I/O).
+    pub fn buffers(&self, trial_id: i64) -> bool {
+        self.write_behind && self.owned.contains_key(&trial_id)
+    }
+
     /// Whether this process holds the trial's writes (it created or popped it).
     pub fn owns(&self, trial_id: i64) -> bool {
         self.owned.contains_key(&trial_id)

@@ -29,6 +29,14 @@ __all__ = ["SqliteStorage"]
 
 _logger = logging.getLogger("osk_sqlite")
 _INHERITED: list[NativeStore] = []  # connections inherited through fork: never used, never closed
+_generation = [0]  # bumped in a forked child, so storages there reconnect (cheaper than getpid)
+
+
+def _after_fork_in_child() -> None:
+    _generation[0] += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _RUNNING = TrialState.RUNNING
 _WAITING = TrialState.WAITING
 _ONLY_WAITING = (TrialState.WAITING,)
@@ -105,7 +113,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
     # -- connection --------------------------------------------------------------------------
     def _connect(self) -> None:
         self._lock = threading.RLock()
-        self._pid = os.getpid()
+        self._generation = _generation[0]
         native = NativeStore(self.path, self.timeout, self.synchronous, self.write_behind)
         found = native.versions()
         if found is None:
@@ -122,7 +130,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         self._dists = Distributions()
 
     def _n(self) -> NativeStore:
-        if os.getpid() != self._pid:  # inherited through fork: never share a connection
+        if self._generation != _generation[0]:  # inherited through fork: never share it
             _INHERITED.append(self._native)  # closing it here could disturb the parent's
             self._connect()
         return self._native
