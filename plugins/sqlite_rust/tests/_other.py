@@ -32,3 +32,8 @@ def run(command: str, url: str, study: str = "-", arg: object = "-") -> Any:
 def query(path: Path, sql: str) -> list[list[Any]]:
     """Rows of a query run by Python's sqlite3 module in another process."""
     return run("query", str(path), "-", sql)  # type: ignore[no-any-return]
+
+
+def queries(path: Path, *sql: str) -> list[list[list[Any]]]:
+    """Rows of several statements, run in order in one other process."""
+    return run("query", str(path), "-", json.dumps(list(sql)))  # type: ignore[no-any-return]

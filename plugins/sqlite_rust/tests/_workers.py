@@ -29,8 +29,11 @@ def objective(trial: optuna.Trial) -> float:
 def optimize(url: str, study_name: str, n_trials: int) -> int:
     """Run trials in a study; return how many this process ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(
-        study_name=study_name, storage=url, sampler=optuna.samplers.RandomSampler()
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=url,
+        sampler=optuna.samplers.RandomSampler(),
+        load_if_exists=True,
     )
     study.optimize(objective, n_trials=n_trials)
     return n_trials
@@ -87,11 +90,14 @@ def dump(url: str, name: str) -> dict[str, Any]:
 
 
 def query(path: str, sql: str) -> list[Any]:
+    """Rows of one statement, or (for a JSON list of statements) a list of row lists."""
+    many = sql.startswith("[")
+    statements = json.loads(sql) if many else [sql]
     with sqlite3.connect(path) as conn:
-        rows = [list(r) for r in conn.execute(sql).fetchall()]
+        results = [[list(r) for r in conn.execute(s).fetchall()] for s in statements]
         conn.commit()
     conn.close()
-    return rows
+    return results if many else results[0]
 
 
 if __name__ == "__main__":

@@ -122,13 +122,12 @@ def test_values_written_by_a_trial_reach_the_file_with_its_state(
     trial.report(0.25, step=3)
     assert query(db_path, "SELECT COUNT(*) FROM trial_params") == [[0]]
     study.tell(trial, 1.0)
-    assert query(db_path, "SELECT param_name FROM trial_params") == [["x"]]
-    assert query(db_path, "SELECT key, value_json FROM trial_user_attributes") == [
-        ["a", '{"deep": [1, 2.5, null]}']
-    ]
-    assert query(db_path, "SELECT step, intermediate_value FROM trial_intermediate_values") == [
-        [3, 0.25]
-    ]
+    assert in_other_process.queries(
+        db_path,
+        "SELECT param_name FROM trial_params",
+        "SELECT key, value_json FROM trial_user_attributes",
+        "SELECT step, intermediate_value FROM trial_intermediate_values",
+    ) == [[["x"]], [["a", '{"deep": [1, 2.5, null]}']], [[3, 0.25]]]
 
 
 def test_write_behind_off_commits_each_write(
@@ -147,8 +146,9 @@ def test_heartbeat_makes_a_running_trial_visible(
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     study._storage.record_heartbeat(trial._trial_id)
-    assert in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_params") == [[1]]
-    assert in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_heartbeats") == [[1]]
+    assert in_other_process.queries(
+        db_path, "SELECT COUNT(*) FROM trial_params", "SELECT COUNT(*) FROM trial_heartbeats"
+    ) == [[[1]], [[1]]]
 
 
 def test_wal_and_synchronous_settings(tmp_path: Path, in_other_process: ModuleType) -> None:

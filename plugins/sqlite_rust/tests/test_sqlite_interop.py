@@ -28,12 +28,6 @@ def _objective(trial: optuna.Trial) -> float:
     return (x - 2) ** 2 + n + (0.5 if c == "a" else 0.0)
 
 
-def _schema(other: ModuleType, path: Path) -> list[list[str]]:
-    return other.query(  # type: ignore[no-any-return]
-        path, "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
-    )
-
-
 def _here(workers: ModuleType, study: optuna.Study) -> dict[str, object]:
     """The same picture `_workers.py dump` prints, taken in this process."""
     url_free = {
@@ -52,10 +46,11 @@ def test_new_file_has_exactly_rdbstorage_schema(
     ours, theirs = tmp_path / "ours.db", tmp_path / "theirs.db"
     osk.open_storage(f"optuna+sqlite:///{ours}").inner.close()
     other.run("create", f"sqlite:///{theirs}", "rdb")
-    assert _schema(other, ours) == _schema(other, theirs)
-    for path in (ours, theirs):
-        assert other.query(path, "SELECT * FROM version_info") == [[1, 12, optuna.__version__]]
-        assert other.query(path, "SELECT * FROM alembic_version") == [["v3.2.0.a"]]
+    schema = "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+    versions = ("SELECT * FROM version_info", "SELECT * FROM alembic_version")
+    ours_rows = other.queries(ours, schema, *versions)
+    assert ours_rows == other.queries(theirs, schema, *versions)
+    assert ours_rows[1:] == [[[1, 12, optuna.__version__]], [["v3.2.0.a"]]]
 
 
 def test_rdbstorage_reads_what_we_write(
@@ -90,8 +85,7 @@ def test_we_read_what_rdbstorage_writes(
 ) -> None:
     path = tmp_path / "s.db"
     rdb_url = f"sqlite:///{path}"
-    in_other_process.run("create", rdb_url, "theirs")
-    in_other_process.run("optimize", rdb_url, "theirs", 20)
+    in_other_process.run("optimize", rdb_url, "theirs", 20)  # creates the study
     in_other_process.run("set_system_attr", rdb_url, "theirs", "[1, 2]")
     ours = optuna.load_study(study_name="theirs", storage=f"optuna+sqlite:///{path}")
     assert _here(workers, ours) == in_other_process.run("dump", rdb_url, "theirs")
@@ -120,12 +114,11 @@ def test_rdbstorage_and_we_write_at_once(
 
 def test_older_schema_gets_upgrade_command(tmp_path: Path, in_other_process: ModuleType) -> None:
     path = tmp_path / "old.db"
-    in_other_process.run("create", f"sqlite:///{path}", "old")
-    in_other_process.run(
-        "query", str(path), "-", "UPDATE alembic_version SET version_num = 'v3.0.0.d'"
-    )
-    in_other_process.run(
-        "query", str(path), "-", "UPDATE version_info SET library_version = '3.0.0'"
+    osk.open_storage(f"optuna+sqlite:///{path}").inner.close()  # the schema RDBStorage makes
+    in_other_process.queries(
+        path,
+        "UPDATE alembic_version SET version_num = 'v3.0.0.d'",
+        "UPDATE version_info SET library_version = '3.0.0'",
     )
     with pytest.raises(SchemaMismatchError, match=r"optuna storage upgrade --storage sqlite:///"):
         osk.open_storage(f"optuna+sqlite:///{path}")
@@ -137,10 +130,8 @@ def test_older_schema_gets_upgrade_command(tmp_path: Path, in_other_process: Mod
 
 def test_newer_schema_says_upgrade_optuna(tmp_path: Path, in_other_process: ModuleType) -> None:
     path = tmp_path / "new.db"
-    in_other_process.run("create", f"sqlite:///{path}", "new")
-    in_other_process.run(
-        "query", str(path), "-", "UPDATE alembic_version SET version_num = 'v9.9.0.a'"
-    )
+    osk.open_storage(f"optuna+sqlite:///{path}").inner.close()
+    in_other_process.query(path, "UPDATE alembic_version SET version_num = 'v9.9.0.a'")
     with pytest.raises(SchemaMismatchError, match=r"pip install -U optuna"):
         osk.open_storage(f"optuna+sqlite:///{path}")
 
