@@ -6,7 +6,6 @@
 //! the overall timeout: "database is locked" reaches the caller only after that.
 
 use std::cell::Cell;
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, Params, Row};
@@ -29,35 +28,6 @@ pub struct Db {
     timeout: Duration,
     statements: Cell<u64>,
     commits: Cell<u64>,
-    /// Wakes the background checkpointer (see `start_checkpointer`).
-    checkpointer: Option<(SyncSender<()>, std::thread::JoinHandle<()>)>,
-    since_checkpoint: Cell<u32>,
-}
-
-/// Commits between two background checkpoint requests.
-const CHECKPOINT_EVERY: u32 = 200;
-
-/// Copy the WAL back into the database from a thread of its own, so that the fsyncs of a
-/// checkpoint never delay a commit. Returns `None` if the thread cannot start (then SQLite's
-/// own automatic checkpoints stay on).
-fn start_checkpointer(path: &str) -> Option<(SyncSender<()>, std::thread::JoinHandle<()>)> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .ok()?;
-    conn.busy_timeout(Duration::from_millis(100)).ok()?;
-    let (tx, rx) = sync_channel::<()>(1);
-    let handle = std::thread::Builder::new()
-        .name("osk-sqlite-checkpoint".into())
-        .spawn(move || {
-            while rx.recv().is_ok() {
-                // PASSIVE never blocks writers or readers; what it cannot copy now waits.
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            }
-        })
-        .ok()?;
-    Some((tx, handle))
 }
 
 impl Db {
@@ -71,13 +41,11 @@ impl Db {
         conn.busy_timeout(timeout.min(Duration::from_secs(2)))
             .ctx("setting the busy timeout")?;
         conn.set_prepared_statement_cache_capacity(64);
-        let mut db = Db {
+        let db = Db {
             conn,
             timeout,
             statements: Cell::new(0),
             commits: Cell::new(0),
-            checkpointer: None,
-            since_checkpoint: Cell::new(0),
         };
         db.retry("switching the database to WAL mode", |db| {
             let mode: String = db
@@ -100,14 +68,6 @@ impl Db {
         db.conn
             .execute_batch(&format!("PRAGMA synchronous={level}"))
             .ctx("setting PRAGMA synchronous")?;
-        if path != ":memory:" {
-            db.checkpointer = start_checkpointer(path);
-            if db.checkpointer.is_some() {
-                db.conn
-                    .execute_batch("PRAGMA wal_autocheckpoint=0")
-                    .ctx("handing checkpoints to the background thread")?;
-            }
-        }
         Ok(db)
     }
 
@@ -164,8 +124,12 @@ impl Db {
     /// `PRAGMA data_version`: changes whenever another connection commits.
     pub fn data_version(&self) -> Result<i64> {
         self.count();
-        let mut stmt = self.conn.prepare_cached("PRAGMA data_version").ctx("data_version")?;
-        stmt.query_row([], |r| r.get(0)).ctx("reading PRAGMA data_version")
+        let mut stmt = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .ctx("data_version")?;
+        stmt.query_row([], |r| r.get(0))
+            .ctx("reading PRAGMA data_version")
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
@@ -217,7 +181,6 @@ impl Db {
             Ok(value) => match self.batch("COMMIT") {
                 Ok(()) => {
                     self.commits.set(self.commits.get() + 1);
-                    self.after_commit();
                     Ok(value)
                 }
                 Err(err) => {
@@ -232,32 +195,9 @@ impl Db {
         }
     }
 
-    fn after_commit(&self) {
-        let n = self.since_checkpoint.get() + 1;
-        if n < CHECKPOINT_EVERY {
-            self.since_checkpoint.set(n);
-            return;
-        }
-        self.since_checkpoint.set(0);
-        if let Some((tx, _)) = &self.checkpointer {
-            let _ = tx.try_send(()); // already pending: one checkpoint serves both
-        }
-    }
-
     fn rollback(&self) {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-impl Drop for Db {
-    /// Stop the checkpointer and wait for its connection to close, so that once a store is
-    /// dropped this process holds no connection to the file.
-    fn drop(&mut self) {
-        if let Some((tx, handle)) = self.checkpointer.take() {
-            drop(tx);
-            let _ = handle.join();
         }
     }
 }

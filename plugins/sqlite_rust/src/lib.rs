@@ -145,7 +145,9 @@ impl NativeStore {
             .map_err(|_| python_error("sqlite", "internal error opening the database".into()))?
             .map_err(to_py)?;
         store.write_behind = write_behind;
-        Ok(NativeStore { inner: Mutex::new(Some(store)) })
+        Ok(NativeStore {
+            inner: Mutex::new(Some(store)),
+        })
     }
 
     /// Close the connection; later calls raise.
@@ -173,8 +175,14 @@ impl NativeStore {
         library_version: String,
         alembic: Option<String>,
     ) -> PyResult<VersionTuple> {
-        let want = Versions { schema_version, library_version, alembic };
-        self.with(py, move |s| Ok(versions_tuple(s.ensure_schema(&ddl, &want)?)))
+        let want = Versions {
+            schema_version,
+            library_version,
+            alembic,
+        };
+        self.with(py, move |s| {
+            Ok(versions_tuple(s.ensure_schema(&ddl, &want)?))
+        })
     }
 
     fn create_study(&self, py: Python<'_>, name: String, directions: Vec<String>) -> PyResult<i64> {
@@ -245,7 +253,13 @@ impl NativeStore {
             datetime_start,
             datetime_complete,
             values,
-            pending: Pending { study_id, params, intermediates, user_attrs, system_attrs },
+            pending: Pending {
+                study_id,
+                params,
+                intermediates,
+                user_attrs,
+                system_attrs,
+            },
         };
         self.with(py, move |s| s.create_trial_from(study_id, &t))
     }
@@ -262,10 +276,20 @@ impl NativeStore {
         value: f64,
         distribution_json: String,
     ) -> PyResult<()> {
-        self.write_trial(py, trial_id, TrialWrite::Param(name, value, distribution_json))
+        self.write_trial(
+            py,
+            trial_id,
+            TrialWrite::Param(name, value, distribution_json),
+        )
     }
 
-    fn set_intermediate(&self, py: Python<'_>, trial_id: i64, step: i64, value: f64) -> PyResult<()> {
+    fn set_intermediate(
+        &self,
+        py: Python<'_>,
+        trial_id: i64,
+        step: i64,
+        value: f64,
+    ) -> PyResult<()> {
         self.write_trial(py, trial_id, TrialWrite::Intermediate(step, value))
     }
 
@@ -289,7 +313,9 @@ impl NativeStore {
         values: Option<Vec<f64>>,
         now: Option<i64>,
     ) -> PyResult<(bool, Option<String>)> {
-        self.with(py, move |s| s.set_state(trial_id, &state, values.as_deref(), now))
+        self.with(py, move |s| {
+            s.set_state(trial_id, &state, values.as_deref(), now)
+        })
     }
 
     fn record_heartbeat(&self, py: Python<'_>, trial_id: i64) -> PyResult<()> {

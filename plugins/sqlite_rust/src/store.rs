@@ -46,7 +46,13 @@ pub struct StudyState {
 }
 
 /// One study as `get_all_studies` returns it.
-pub type StudyRow = (i64, String, Vec<String>, Vec<(String, String)>, Vec<(String, String)>);
+pub type StudyRow = (
+    i64,
+    String,
+    Vec<String>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+);
 
 /// The storage core.
 pub struct Store {
@@ -86,7 +92,7 @@ impl Store {
 
     /// The versions recorded in the file, or `None` when it has no Optuna schema yet.
     pub fn versions(&self) -> Result<Option<Versions>> {
-        self.db.read("reading the schema version", |db| read_versions(db))
+        self.db.read("reading the schema version", read_versions)
     }
 
     /// Create the schema from `ddl` (statements in order) unless another process already did,
@@ -97,7 +103,11 @@ impl Store {
                 return Ok(found);
             }
             let tables: i64 = db
-                .row("SELECT COUNT(*) FROM sqlite_master WHERE type='table'", [], |r| r.get(0))?
+                .row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type='table'",
+                    [],
+                    |r| r.get(0),
+                )?
                 .unwrap_or(0);
             if tables > 0 {
                 return Err(StoreError::Schema(
@@ -115,7 +125,10 @@ impl Store {
                 params![want.schema_version, want.library_version],
             )?;
             if let Some(rev) = &want.alembic {
-                db.exec("INSERT INTO alembic_version (version_num) VALUES (?1)", [rev])?;
+                db.exec(
+                    "INSERT INTO alembic_version (version_num) VALUES (?1)",
+                    [rev],
+                )?;
             }
             Ok(want.clone())
         })
@@ -165,10 +178,16 @@ impl Store {
                     [study_id],
                 )?;
             }
-            for table in
-                ["trials", "study_directions", "study_user_attributes", "study_system_attributes"]
-            {
-                db.exec(&format!("DELETE FROM {table} WHERE study_id = ?1"), [study_id])?;
+            for table in [
+                "trials",
+                "study_directions",
+                "study_user_attributes",
+                "study_system_attributes",
+            ] {
+                db.exec(
+                    &format!("DELETE FROM {table} WHERE study_id = ?1"),
+                    [study_id],
+                )?;
             }
             db.exec("DELETE FROM studies WHERE study_id = ?1", [study_id])?;
             Ok(())
@@ -178,7 +197,11 @@ impl Store {
     }
 
     pub fn set_study_attr(&self, system: bool, study_id: i64, key: &str, json: &str) -> Result<()> {
-        let table = if system { "study_system_attributes" } else { "study_user_attributes" };
+        let table = if system {
+            "study_system_attributes"
+        } else {
+            "study_user_attributes"
+        };
         let sql = format!(
             "INSERT INTO {table} (study_id, key, value_json) VALUES (?1, ?2, ?3) \
              ON CONFLICT (study_id, key) DO UPDATE SET value_json = excluded.value_json"
@@ -193,7 +216,11 @@ impl Store {
     pub fn study_id_from_name(&self, name: &str) -> Result<i64> {
         self.db
             .read("finding a study", |db| {
-                db.row("SELECT study_id FROM studies WHERE study_name = ?1", [name], |r| r.get(0))
+                db.row(
+                    "SELECT study_id FROM studies WHERE study_name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
             })?
             .ok_or_else(|| StoreError::NotFound(format!("no study named {name:?}")))
     }
@@ -201,9 +228,11 @@ impl Store {
     pub fn study_name(&self, study_id: i64) -> Result<String> {
         self.db
             .read("reading a study name", |db| {
-                db.row("SELECT study_name FROM studies WHERE study_id = ?1", [study_id], |r| {
-                    r.get(0)
-                })
+                db.row(
+                    "SELECT study_name FROM studies WHERE study_id = ?1",
+                    [study_id],
+                    |r| r.get(0),
+                )
             })?
             .ok_or_else(|| no_study(study_id))
     }
@@ -249,8 +278,12 @@ pub(crate) fn no_study(study_id: i64) -> StoreError {
 }
 
 pub(crate) fn study_exists(db: &Db, study_id: i64) -> Result<()> {
-    db.row("SELECT 1 FROM studies WHERE study_id = ?1", [study_id], |_| Ok(()))?
-        .ok_or_else(|| no_study(study_id))
+    db.row(
+        "SELECT 1 FROM studies WHERE study_id = ?1",
+        [study_id],
+        |_| Ok(()),
+    )?
+    .ok_or_else(|| no_study(study_id))
 }
 
 fn directions(db: &Db, study_id: i64) -> Result<Vec<String>> {

@@ -11,13 +11,24 @@ use crate::trials::{Template, TrialWrite};
 const SCHEMA: &str = include_str!("../tests/fixtures/optuna_schema.sql");
 
 fn ddl() -> Vec<String> {
-    let body: String =
-        SCHEMA.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
-    body.split(";\n").map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    let body: String = SCHEMA
+        .lines()
+        .filter(|l| !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    body.split(";\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn want() -> Versions {
-    Versions { schema_version: 12, library_version: "5.0.0".into(), alembic: Some("v3.2.0.a".into()) }
+    Versions {
+        schema_version: 12,
+        library_version: "5.0.0".into(),
+        alembic: Some("v3.2.0.a".into()),
+    }
 }
 
 struct TempDb(PathBuf);
@@ -52,7 +63,11 @@ fn schema_is_created_once_and_versions_read_back() {
     let a = t.open();
     assert_eq!(a.versions().unwrap(), Some(want()));
     let b = t.open();
-    let other = Versions { schema_version: 99, library_version: "x".into(), alembic: None };
+    let other = Versions {
+        schema_version: 99,
+        library_version: "x".into(),
+        alembic: None,
+    };
     // A second creation finds the existing schema and leaves it alone.
     assert_eq!(b.ensure_schema(&ddl(), &other).unwrap(), want());
 }
@@ -61,21 +76,38 @@ fn schema_is_created_once_and_versions_read_back() {
 fn foreign_tables_are_refused() {
     let t = TempDb::new("foreign");
     let s = Store::open(t.0.to_str().unwrap(), 5.0, Sync::Normal).unwrap();
-    s.db.write("test", |db| db.exec("CREATE TABLE other (x INTEGER)", []).map(|_| ())).unwrap();
-    assert!(matches!(s.ensure_schema(&ddl(), &want()), Err(StoreError::Schema(_))));
+    s.db.write("test", |db| {
+        db.exec("CREATE TABLE other (x INTEGER)", []).map(|_| ())
+    })
+    .unwrap();
+    assert!(matches!(
+        s.ensure_schema(&ddl(), &want()),
+        Err(StoreError::Schema(_))
+    ));
 }
 
 #[test]
 fn studies_round_trip_and_duplicates_are_refused() {
     let t = TempDb::new("studies");
     let mut s = t.open();
-    let id = s.create_study("a", &["MAXIMIZE".into(), "MINIMIZE".into()]).unwrap();
-    assert!(matches!(s.create_study("a", &mins()), Err(StoreError::DuplicateStudy(_))));
+    let id = s
+        .create_study("a", &["MAXIMIZE".into(), "MINIMIZE".into()])
+        .unwrap();
+    assert!(matches!(
+        s.create_study("a", &mins()),
+        Err(StoreError::DuplicateStudy(_))
+    ));
     assert_eq!(s.study_id_from_name("a").unwrap(), id);
-    assert_eq!(s.study_directions(id).unwrap(), vec!["MAXIMIZE", "MINIMIZE"]);
+    assert_eq!(
+        s.study_directions(id).unwrap(),
+        vec!["MAXIMIZE", "MINIMIZE"]
+    );
     s.set_study_attr(false, id, "k", "1").unwrap();
     s.set_study_attr(false, id, "k", "2").unwrap();
-    assert_eq!(s.study_attrs(false, id).unwrap(), vec![("k".to_string(), "2".to_string())]);
+    assert_eq!(
+        s.study_attrs(false, id).unwrap(),
+        vec![("k".to_string(), "2".to_string())]
+    );
     s.delete_study(id).unwrap();
     assert!(matches!(s.study_name(id), Err(StoreError::NotFound(_))));
 }
@@ -90,7 +122,11 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     assert_eq!(number, 0);
     let before = s.counters();
     for i in 0..3 {
-        s.write_trial(tid, TrialWrite::Param(format!("x{i}"), i as f64, "{}".into())).unwrap();
+        s.write_trial(
+            tid,
+            TrialWrite::Param(format!("x{i}"), i as f64, "{}".into()),
+        )
+        .unwrap();
     }
     assert_eq!(s.counters(), before, "buffered writes issue no statement");
     // Another connection sees the running trial, without params yet.
@@ -98,7 +134,10 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].2, "RUNNING");
     assert!(seen[0].6.is_empty());
-    assert_eq!(s.set_state(tid, "COMPLETE", Some(&[1.5]), None).unwrap().0, true);
+    assert_eq!(
+        s.set_state(tid, "COMPLETE", Some(&[1.5]), None).unwrap().0,
+        true
+    );
     let (stmts, commits) = s.counters();
     assert_eq!(commits - before.1, 1, "one commit for the whole trial");
     // BEGIN, SELECT state, 1 value, 3 params, UPDATE, COMMIT
@@ -108,7 +147,10 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     assert_eq!(seen[0].2, "COMPLETE");
     assert_eq!(seen[0].5, vec![1.5]);
     assert_eq!(seen[0].6.len(), 3);
-    assert!(other.sync(study).unwrap().1.is_empty(), "nothing changed since");
+    assert!(
+        other.sync(study).unwrap().1.is_empty(),
+        "nothing changed since"
+    );
     assert!(matches!(
         s.write_trial(tid, TrialWrite::Intermediate(1, 0.5)),
         Err(StoreError::Finished(_))
@@ -135,7 +177,10 @@ fn numbers_are_unique_across_connections() {
             })
         })
         .collect();
-    let mut all: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort();
     assert_eq!(all, (0..100).collect::<Vec<i64>>());
     assert_eq!(setup.sync(study).unwrap().1.len(), 100);
@@ -147,10 +192,13 @@ fn waiting_trials_are_popped_once() {
     let mut a = t.open();
     let mut b = t.open();
     let study = a.create_study("s", &mins()).unwrap();
-    let template = Template { state: "WAITING".into(), ..Default::default() };
+    let template = Template {
+        state: "WAITING".into(),
+        ..Default::default()
+    };
     let (tid, _) = a.create_trial_from(study, &template).unwrap();
-    assert_eq!(b.set_state(tid, "RUNNING", None, None).unwrap().0, true);
-    assert_eq!(a.set_state(tid, "RUNNING", None, None).unwrap().0, false);
+    assert!(b.set_state(tid, "RUNNING", None, None).unwrap().0);
+    assert!(!a.set_state(tid, "RUNNING", None, None).unwrap().0);
     assert!(b.owns(tid) && !a.owns(tid));
 }
 
@@ -161,9 +209,12 @@ fn special_values_round_trip() {
     let mut b = t.open();
     let study = a.create_study("s", &mins()).unwrap();
     let (tid, _, _) = a.create_trial(study, None).unwrap();
-    a.write_trial(tid, TrialWrite::Intermediate(0, f64::NAN)).unwrap();
-    a.write_trial(tid, TrialWrite::Intermediate(1, f64::NEG_INFINITY)).unwrap();
-    a.set_state(tid, "COMPLETE", Some(&[f64::INFINITY]), None).unwrap();
+    a.write_trial(tid, TrialWrite::Intermediate(0, f64::NAN))
+        .unwrap();
+    a.write_trial(tid, TrialWrite::Intermediate(1, f64::NEG_INFINITY))
+        .unwrap();
+    a.set_state(tid, "COMPLETE", Some(&[f64::INFINITY]), None)
+        .unwrap();
     let r = b.sync(study).unwrap().1;
     assert_eq!(r[0].5, vec![f64::INFINITY]);
     assert!(r[0].7[0].1.is_nan());
@@ -177,14 +228,22 @@ fn heartbeat_flushes_and_marks_stale() {
     let mut b = t.open();
     let study = a.create_study("s", &mins()).unwrap();
     let (tid, _, _) = a.create_trial(study, None).unwrap();
-    a.write_trial(tid, TrialWrite::Param("x".into(), 1.0, "{}".into())).unwrap();
+    a.write_trial(tid, TrialWrite::Param("x".into(), 1.0, "{}".into()))
+        .unwrap();
     a.record_heartbeat(tid).unwrap();
-    assert_eq!(b.sync(study).unwrap().1[0].6.len(), 1, "the heartbeat flushed the param");
+    assert_eq!(
+        b.sync(study).unwrap().1[0].6.len(),
+        1,
+        "the heartbeat flushed the param"
+    );
     assert!(b.stale_trials(study, 60.0).unwrap().is_empty());
     assert_eq!(b.stale_trials(study, -1.0).unwrap(), vec![tid]);
-    assert_eq!(b.set_state(tid, "FAIL", None, None).unwrap().0, true);
+    assert!(b.set_state(tid, "FAIL", None, None).unwrap().0);
     // The owner finds out at its next write and stops holding the trial.
-    assert!(matches!(a.set_state(tid, "COMPLETE", Some(&[1.0]), None), Err(StoreError::Finished(_))));
+    assert!(matches!(
+        a.set_state(tid, "COMPLETE", Some(&[1.0]), None),
+        Err(StoreError::Finished(_))
+    ));
     assert!(!a.owns(tid));
 }
 
@@ -195,7 +254,8 @@ fn timing() {
     let t = TempDb::new("timing");
     let mut s = t.open();
     if let Ok(p) = std::env::var("OSK_PRAGMA") {
-        s.db.write("p", |db| { db.row(&p, [], |_| Ok(())).map(|_| ()) }).ok();
+        s.db.write("p", |db| db.row(&p, [], |_| Ok(())).map(|_| ()))
+            .ok();
         s.db.row(&p, [], |_| Ok(())).unwrap();
     }
     let study = s.create_study("s", &mins()).unwrap();
@@ -207,13 +267,29 @@ fn timing() {
         let (id, _, _) = s.create_trial(study, None).unwrap();
         create += c.elapsed();
         for p in ["x", "y", "z"] {
-            s.write_trial(id, TrialWrite::Param(p.into(), i as f64, "{\"name\": \"FloatDistribution\"}".into())).unwrap();
+            s.write_trial(
+                id,
+                TrialWrite::Param(
+                    p.into(),
+                    i as f64,
+                    "{\"name\": \"FloatDistribution\"}".into(),
+                ),
+            )
+            .unwrap();
         }
         s.set_state(id, "COMPLETE", Some(&[1.0]), None).unwrap();
         s.sync(study).unwrap();
     }
     let total = start.elapsed();
-    println!("per trial {:?}, create {:?}", total / n, create / n);
+    let wal = std::fs::metadata(format!("{}-wal", t.0.display()))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "per trial {:?}, create {:?}, wal {} KB",
+        total / n,
+        create / n,
+        wal / 1024
+    );
 }
 
 /// Not a test: where a state-change commit spends its time.
@@ -231,7 +307,8 @@ fn timing_phases() {
         let a = Instant::now();
         s.db.exec("BEGIN IMMEDIATE", []).unwrap();
         let b = Instant::now();
-        s.db.exec("UPDATE trials SET state='COMPLETE' WHERE trial_id=?1", [id]).unwrap();
+        s.db.exec("UPDATE trials SET state='COMPLETE' WHERE trial_id=?1", [id])
+            .unwrap();
         for p in ["x", "y", "z"] {
             s.db.exec("INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) VALUES (?1, ?2, 0.5, '{}')", rusqlite::params![id, p]).unwrap();
         }
@@ -243,5 +320,10 @@ fn timing_phases() {
         body += c - b;
         commit += d - c;
     }
-    println!("begin {:?} body {:?} commit {:?}", begin / n, body / n, commit / n);
+    println!(
+        "begin {:?} body {:?} commit {:?}",
+        begin / n,
+        body / n,
+        commit / n
+    );
 }

@@ -5,13 +5,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The current UTC time as `YYYY-MM-DD HH:MM:SS.ffffff`.
 pub fn now_utc() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_unix_micros(d.as_secs() as i64, d.subsec_micros())
 }
 
 /// Format microseconds since the epoch as naive UTC.
 pub fn format_micros(micros: i64) -> String {
-    format_unix_micros(micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000) as u32)
+    format_unix_micros(
+        micros.div_euclid(1_000_000),
+        micros.rem_euclid(1_000_000) as u32,
+    )
 }
 
 /// Format seconds since the epoch plus microseconds as naive UTC.
@@ -48,9 +53,18 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(format_unix_micros(0, 0), "1970-01-01 00:00:00.000000");
-        assert_eq!(format_unix_micros(951_782_400, 7), "2000-02-29 00:00:00.000007");
-        assert_eq!(format_unix_micros(1_700_000_000, 123_456), "2023-11-14 22:13:20.123456");
-        assert_eq!(format_micros(1_700_000_000_123_456), "2023-11-14 22:13:20.123456");
+        assert_eq!(
+            format_unix_micros(951_782_400, 7),
+            "2000-02-29 00:00:00.000007"
+        );
+        assert_eq!(
+            format_unix_micros(1_700_000_000, 123_456),
+            "2023-11-14 22:13:20.123456"
+        );
+        assert_eq!(
+            format_micros(1_700_000_000_123_456),
+            "2023-11-14 22:13:20.123456"
+        );
         assert_eq!(format_micros(-1), "1969-12-31 23:59:59.999999");
     }
 

@@ -58,9 +58,11 @@ fn finished(trial_id: i64, state: &str) -> StoreError {
 /// `(state, study_id)` of a trial inside a transaction; errors if it is missing or finished.
 fn updatable_state(db: &Db, trial_id: i64) -> Result<(String, i64)> {
     let (state, study_id): (String, i64) = db
-        .row("SELECT state, study_id FROM trials WHERE trial_id = ?1", [trial_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
+        .row(
+            "SELECT state, study_id FROM trials WHERE trial_id = ?1",
+            [trial_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
         .ok_or_else(|| no_trial(trial_id))?;
     if is_finished(&state) {
         return Err(finished(trial_id, &state));
@@ -69,7 +71,10 @@ fn updatable_state(db: &Db, trial_id: i64) -> Result<(String, i64)> {
 }
 
 fn owned_by(study_id: i64) -> Pending {
-    Pending { study_id, ..Default::default() }
+    Pending {
+        study_id,
+        ..Default::default()
+    }
 }
 
 fn stored_value(v: f64, nan_ok: bool) -> (Option<f64>, &'static str) {
@@ -148,7 +153,11 @@ fn write_values(db: &Db, trial_id: i64, values: &[f64]) -> Result<()> {
 pub enum TrialWrite {
     Param(String, f64, String),
     Intermediate(i64, f64),
-    Attr { system: bool, key: String, json: String },
+    Attr {
+        system: bool,
+        key: String,
+        json: String,
+    },
 }
 
 impl Store {
@@ -181,27 +190,28 @@ impl Store {
     /// Create a trial from a template, written at once: `(trial_id, number)`.
     pub fn create_trial_from(&mut self, study_id: i64, t: &Template) -> Result<(i64, i64)> {
         let cached = self.studies.get(&study_id).and_then(|s| s.count);
-        let (id, number, dv) = self.db.write("creating a trial", |db| {
-            let dv = db.data_version()?;
-            let number = match cached {
-                Some((n, at)) if at == dv => n,
-                _ => {
-                    study_exists(db, study_id)?;
-                    count_trials(db, study_id)?
-                }
-            };
-            db.exec(
+        let (id, number, dv) =
+            self.db.write("creating a trial", |db| {
+                let dv = db.data_version()?;
+                let number = match cached {
+                    Some((n, at)) if at == dv => n,
+                    _ => {
+                        study_exists(db, study_id)?;
+                        count_trials(db, study_id)?
+                    }
+                };
+                db.exec(
                 "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![number, study_id, t.state, t.datetime_start, t.datetime_complete],
             )?;
-            let id = db.last_id();
-            if let Some(values) = &t.values {
-                write_values(db, id, values)?;
-            }
-            write_pending(db, id, &t.pending)?;
-            Ok((id, number, dv))
-        })?;
+                let id = db.last_id();
+                if let Some(values) = &t.values {
+                    write_values(db, id, values)?;
+                }
+                write_pending(db, id, &t.pending)?;
+                Ok((id, number, dv))
+            })?;
         self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
         Ok((id, number))
     }
@@ -222,8 +232,16 @@ impl Store {
             match w {
                 TrialWrite::Param(n, v, d) => p.params.push((n, v, d)),
                 TrialWrite::Intermediate(s, v) => p.intermediates.push((s, v)),
-                TrialWrite::Attr { system: true, key, json } => p.system_attrs.push((key, json)),
-                TrialWrite::Attr { system: false, key, json } => p.user_attrs.push((key, json)),
+                TrialWrite::Attr {
+                    system: true,
+                    key,
+                    json,
+                } => p.system_attrs.push((key, json)),
+                TrialWrite::Attr {
+                    system: false,
+                    key,
+                    json,
+                } => p.user_attrs.push((key, json)),
             }
             return Ok(());
         }
@@ -231,8 +249,16 @@ impl Store {
         match w {
             TrialWrite::Param(n, v, d) => p.params.push((n, v, d)),
             TrialWrite::Intermediate(s, v) => p.intermediates.push((s, v)),
-            TrialWrite::Attr { system: true, key, json } => p.system_attrs.push((key, json)),
-            TrialWrite::Attr { system: false, key, json } => p.user_attrs.push((key, json)),
+            TrialWrite::Attr {
+                system: true,
+                key,
+                json,
+            } => p.system_attrs.push((key, json)),
+            TrialWrite::Attr {
+                system: false,
+                key,
+                json,
+            } => p.user_attrs.push((key, json)),
         }
         self.db.write("updating a trial", |db| {
             updatable_state(db, trial_id)?;
@@ -279,7 +305,10 @@ impl Store {
                 )?;
                 Ok((true, Some(now.clone())))
             } else {
-                db.exec("UPDATE trials SET state = ?2 WHERE trial_id = ?1", params![trial_id, state])?;
+                db.exec(
+                    "UPDATE trials SET state = ?2 WHERE trial_id = ?1",
+                    params![trial_id, state],
+                )?;
                 Ok((true, None))
             }
         });
@@ -343,7 +372,11 @@ impl Store {
     pub fn trial_study(&self, trial_id: i64) -> Result<i64> {
         self.db
             .read("finding a trial", |db| {
-                db.row("SELECT study_id FROM trials WHERE trial_id = ?1", [trial_id], |r| r.get(0))
+                db.row(
+                    "SELECT study_id FROM trials WHERE trial_id = ?1",
+                    [trial_id],
+                    |r| r.get(0),
+                )
             })?
             .ok_or_else(|| no_trial(trial_id))
     }
@@ -364,21 +397,39 @@ impl Store {
         let max_seen = state.max_seen;
         // Re-read unfinished trials, including our own: another process may have finished
         // one of ours (failed it for a stale heartbeat, or told it).
-        let mine = self.owned.iter().filter(|(_, p)| p.study_id == study_id).map(|(id, _)| *id);
-        let unfinished: Vec<String> =
-            state.unfinished.iter().copied().chain(mine).map(|i| i.to_string()).collect();
+        let mine = self
+            .owned
+            .iter()
+            .filter(|(_, p)| p.study_id == study_id)
+            .map(|(id, _)| *id);
+        let unfinished: Vec<String> = state
+            .unfinished
+            .iter()
+            .copied()
+            .chain(mine)
+            .map(|i| i.to_string())
+            .collect();
         let result = self.db.read("reading trials", |db| {
             let name: String = db
-                .row("SELECT study_name FROM studies WHERE study_id = ?1", [study_id], |r| {
-                    r.get(0)
-                })?
+                .row(
+                    "SELECT study_name FROM studies WHERE study_id = ?1",
+                    [study_id],
+                    |r| r.get(0),
+                )?
                 .ok_or_else(|| crate::store::no_study(study_id))?;
             let reset = known_name.as_ref().is_some_and(|n| *n != name);
             let records = if reset || unfinished.is_empty() {
-                read_trials(db, study_id, if reset { 0 } else { max_seen }, "t.trial_id > ?2")?
+                read_trials(
+                    db,
+                    study_id,
+                    if reset { 0 } else { max_seen },
+                    "t.trial_id > ?2",
+                )?
             } else {
-                let filter =
-                    format!("(t.trial_id > ?2 OR t.trial_id IN ({}))", unfinished.join(","));
+                let filter = format!(
+                    "(t.trial_id > ?2 OR t.trial_id IN ({}))",
+                    unfinished.join(",")
+                );
                 read_trials(db, study_id, max_seen, &filter)?
             };
             Ok((name, reset, records))
@@ -430,19 +481,32 @@ impl Store {
 
 fn count_trials(db: &Db, study_id: i64) -> Result<i64> {
     Ok(db
-        .row("SELECT COUNT(*) FROM trials WHERE study_id = ?1", [study_id], |r| r.get(0))?
+        .row(
+            "SELECT COUNT(*) FROM trials WHERE study_id = ?1",
+            [study_id],
+            |r| r.get(0),
+        )?
         .unwrap_or(0))
 }
 
 fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Vec<TrialRecord>> {
     let p = params![study_id, max_seen];
-    let base: Vec<(i64, i64, String, Option<String>, Option<String>)> = db.rows(
+    type Base = (i64, i64, String, Option<String>, Option<String>);
+    let base: Vec<Base> = db.rows(
         &format!(
             "SELECT t.trial_id, t.number, t.state, t.datetime_start, t.datetime_complete \
              FROM trials t WHERE t.study_id = ?1 AND {filter} ORDER BY t.trial_id"
         ),
         p,
-        |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), r.get(2)?, r.get(3)?, r.get(4)?)),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        },
     )?;
     if base.is_empty() {
         return Ok(Vec::new());
@@ -451,7 +515,18 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
     let mut out: Vec<TrialRecord> = Vec::with_capacity(base.len());
     for (i, (id, number, state, start, complete)) in base.into_iter().enumerate() {
         index.insert(id, i);
-        out.push((id, number, state, start, complete, vec![], vec![], vec![], vec![], vec![]));
+        out.push((
+            id,
+            number,
+            state,
+            start,
+            complete,
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ));
     }
     let join = |table: &str, cols: &str, order: &str| {
         format!(
@@ -470,7 +545,11 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
         }
     }
     let params_rows: Vec<(i64, String, f64, String)> = db.rows(
-        &join("trial_params", "c.param_name, c.param_value, c.distribution_json", "c.param_id"),
+        &join(
+            "trial_params",
+            "c.param_name, c.param_value, c.distribution_json",
+            "c.param_id",
+        ),
         p,
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
@@ -495,13 +574,16 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
     }
     for (system, table, order) in [
         (false, "trial_user_attributes", "c.trial_user_attribute_id"),
-        (true, "trial_system_attributes", "c.trial_system_attribute_id"),
+        (
+            true,
+            "trial_system_attributes",
+            "c.trial_system_attribute_id",
+        ),
     ] {
-        let attrs: Vec<(i64, String, String)> = db.rows(
-            &join(table, "c.key, c.value_json", order),
-            p,
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let attrs: Vec<(i64, String, String)> =
+            db.rows(&join(table, "c.key, c.value_json", order), p, |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
         for (id, key, json) in attrs {
             if let Some(&i) = index.get(&id) {
                 if system {
