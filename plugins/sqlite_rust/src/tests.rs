@@ -247,6 +247,39 @@ fn heartbeat_flushes_and_marks_stale() {
     assert!(!a.owns(tid));
 }
 
+#[test]
+fn a_recreated_study_id_resets_the_cache() {
+    let t = TempDb::new("reuse");
+    let mut a = t.open();
+    let mut b = t.open();
+    let first = a.create_study("first", &mins()).unwrap();
+    let (tid, _, _) = a.create_trial(first, None).unwrap();
+    a.set_state(tid, "COMPLETE", Some(&[1.0]), None).unwrap();
+    assert_eq!(b.sync(first).unwrap().1.len(), 1);
+    a.delete_study(first).unwrap();
+    // SQLite reuses the largest rowid: the new study gets the same id.
+    let second = a.create_study("second", &mins()).unwrap();
+    assert_eq!(second, first);
+    let (reset, records) = b.sync(second).unwrap();
+    assert!(reset, "the reader must drop what it cached for the old study");
+    assert!(records.is_empty());
+}
+
+#[test]
+fn locked_database_waits_then_reports_clearly() {
+    let t = TempDb::new("locked");
+    let s = t.open();
+    let blocker = rusqlite::Connection::open(&t.0).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let impatient = Store::open(t.0.to_str().unwrap(), 0.3, Sync::Normal).unwrap();
+    let err = impatient.create_study("x", &mins()).unwrap_err();
+    assert!(err.to_string().contains("stayed locked"), "{err}");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // Once the lock is gone, the same call succeeds; nothing was half-written.
+    assert!(impatient.create_study("x", &mins()).is_ok());
+    assert_eq!(s.all_studies().unwrap().len(), 1);
+}
+
 /// Not a test: `cargo test --release -- --ignored --nocapture timing` prints per-trial costs.
 #[test]
 #[ignore]
