@@ -261,7 +261,10 @@ fn a_recreated_study_id_resets_the_cache() {
     let second = a.create_study("second", &mins()).unwrap();
     assert_eq!(second, first);
     let (reset, records) = b.sync(second).unwrap();
-    assert!(reset, "the reader must drop what it cached for the old study");
+    assert!(
+        reset,
+        "the reader must drop what it cached for the old study"
+    );
     assert!(records.is_empty());
 }
 
