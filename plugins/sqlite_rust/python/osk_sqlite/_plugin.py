@@ -37,7 +37,7 @@ OPTIONS = (
 )
 
 THRESHOLDS: Mapping[str, float] = {
-    # Measured 1.8-2.4 on a shared 2-core machine under load (the goal is 1.5).
+    # Measured 1.78-1.94 on a shared, loaded 2-core machine (the goal is 1.5).
     "random_5000.ratio": 3.0,
     "tpe_1000.ratio": 1.2,
     # Deterministic: 13.0 and 16.0 measured; 2 commits per trial by design.
