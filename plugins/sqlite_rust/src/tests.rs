@@ -137,8 +137,8 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     assert!(s.set_state(tid, "COMPLETE", Some(&[1.5]), None).unwrap().0);
     let (stmts, commits) = s.counters();
     assert_eq!(commits - before.1, 1, "one commit for the whole trial");
-    // BEGIN, SELECT state, 1 value, 3 params, UPDATE, COMMIT
-    assert_eq!(stmts - before.0, 8);
+    // BEGIN, SELECT state, 1 value, 3 params in one INSERT, UPDATE, COMMIT
+    assert_eq!(stmts - before.0, 6);
     let seen = other.sync(study).unwrap().1;
     assert_eq!(seen.len(), 1, "only the changed trial is read again");
     assert_eq!(seen[0].2, "COMPLETE");
@@ -181,6 +181,30 @@ fn numbers_are_unique_across_connections() {
     all.sort();
     assert_eq!(all, (0..100).collect::<Vec<i64>>());
     assert_eq!(setup.sync(study).unwrap().1.len(), 100);
+}
+
+#[test]
+fn a_param_set_twice_keeps_its_last_value() {
+    let t = TempDb::new("twice");
+    let mut a = t.open();
+    let mut b = t.open();
+    let study = a.create_study("s", &mins()).unwrap();
+    let (tid, _, _) = a.create_trial(study, None).unwrap();
+    for v in [1.0, 2.0] {
+        a.write_trial(tid, TrialWrite::Param("x".into(), v, "{}".into()))
+            .unwrap();
+    }
+    a.write_trial(tid, TrialWrite::Param("y".into(), 3.0, "{}".into()))
+        .unwrap();
+    a.set_state(tid, "COMPLETE", Some(&[0.0]), None).unwrap();
+    let params = b.sync(study).unwrap().1.remove(0).6;
+    assert_eq!(
+        params,
+        vec![
+            ("x".into(), 2.0, "{}".into()),
+            ("y".into(), 3.0, "{}".into())
+        ]
+    );
 }
 
 #[test]

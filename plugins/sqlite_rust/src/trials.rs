@@ -100,13 +100,29 @@ fn loaded_value(v: Option<f64>, kind: &str) -> f64 {
 
 /// Write buffered (or immediate) trial contents inside a transaction.
 fn write_pending(db: &Db, trial_id: i64, p: &Pending) -> Result<()> {
-    for (name, value, dist) in &p.params {
-        db.exec(
+    // All params of a trial in one statement (rows are applied in order, so a repeated name
+    // ends with its last value).
+    for chunk in p.params.chunks(64) {
+        let mut sql = String::from(
             "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (trial_id, param_name) DO UPDATE SET \
+             VALUES ",
+        );
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&trial_id];
+        for (i, (name, value, dist)) in chunk.iter().enumerate() {
+            let n = 2 + 3 * i;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(?1, ?{}, ?{}, ?{})", n, n + 1, n + 2));
+            args.push(name);
+            args.push(value);
+            args.push(dist);
+        }
+        sql.push_str(
+            " ON CONFLICT (trial_id, param_name) DO UPDATE SET \
              param_value = excluded.param_value, distribution_json = excluded.distribution_json",
-            params![trial_id, name, value, dist],
-        )?;
+        );
+        db.exec(&sql, args.as_slice())?;
     }
     for (step, value) in &p.intermediates {
         let (v, kind) = stored_value(*value, true);

@@ -31,9 +31,9 @@ def test_statements_and_commits_per_trial_are_fixed(url: str) -> None:
     statements = after["statements"] - before["statements"]
     # One commit to number the trial, one to store params + value + state together.
     assert commits == 200
-    # create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, 3 params, value,
-    # UPDATE, COMMIT; reads: one data_version per get_all_trials.
-    assert statements == 100 * 13
+    # create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, one INSERT for the
+    # 3 params, value, UPDATE, COMMIT; reads: one data_version per get_all_trials.
+    assert statements == 100 * 11
 
 
 def test_second_get_all_trials_costs_one_statement(url: str) -> None:
