@@ -24,6 +24,7 @@ import pytest
 
 QUICK = os.environ.get("OSK_BENCH_QUICK") == "1"
 ENFORCE = os.environ.get("OSK_BENCH_ENFORCE") == "1"
+REPEATS = 1 if QUICK else 3
 WORKER = Path(__file__).with_name("_bench_worker.py")
 RESULTS: dict[str, Any] = {}
 
@@ -93,19 +94,25 @@ def _quiet() -> None:
 def test_ratio_to_memory(tmp_path: Path, name: str, sampler: Any, n: int, goal: float) -> None:
     n = n // 5 if QUICK else n
     _timed("optuna+memory://", sampler, 50)  # warm imports and caches
-    memory = _timed("optuna+memory://", sampler, n)
-    ours = _timed(f"optuna+sqlite:///{tmp_path / 'ours.db'}", sampler, n)
-    again = _timed("optuna+memory://", sampler, n)  # noise check: memory before and after
-    mem_wall = (memory["wall"] + again["wall"]) / 2
-    mem_cpu = (memory["cpu"] + again["cpu"]) / 2
+    # Alternate the two backends and keep each one's best run: the machine is shared, and the
+    # minimum is the least disturbed measurement of each.
+    memory: list[dict[str, Any]] = []
+    ours: list[dict[str, Any]] = []
+    for i in range(REPEATS):
+        memory.append(_timed("optuna+memory://", sampler, n))
+        ours.append(_timed(f"optuna+sqlite:///{tmp_path / f'ours{i}.db'}", sampler, n))
+    best_memory = min(memory, key=lambda r: r["wall"])
+    best = min(ours, key=lambda r: r["wall"])
     result = {
         "trials": n,
-        "memory_ms_per_trial": 1000 * mem_wall / n,
-        "sqlite_ms_per_trial": ours["ms_per_trial"],
-        "ratio": ours["wall"] / mem_wall,
-        "cpu_ratio": ours["cpu"] / mem_cpu,
-        "statements_per_trial": ours["statements_per_trial"],
-        "commits_per_trial": ours["commits_per_trial"],
+        "runs": REPEATS,
+        "memory_ms_per_trial": best_memory["ms_per_trial"],
+        "sqlite_ms_per_trial": best["ms_per_trial"],
+        "ratio": best["wall"] / best_memory["wall"],
+        "cpu_ratio": min(r["cpu"] for r in ours) / min(r["cpu"] for r in memory),
+        "ratios_of_each_run": [o["wall"] / m["wall"] for m, o in zip(memory, ours, strict=True)],
+        "statements_per_trial": best["statements_per_trial"],
+        "commits_per_trial": best["commits_per_trial"],
     }
     if name == "random_5000":
         # RDBStorage is ~150x slower: time a tenth of the trials, in its own process.
