@@ -8,6 +8,7 @@
 mod db;
 mod error;
 mod store;
+mod sync;
 mod timefmt;
 mod trials;
 
@@ -23,7 +24,8 @@ use pyo3::prelude::*;
 pub use db::Sync as Synchronous;
 pub use error::StoreError;
 pub use store::{Pending, Store, Versions};
-pub use trials::{Template, TrialRecord, TrialWrite};
+pub use sync::TrialRecord;
+pub use trials::{Template, TrialWrite};
 
 type VersionTuple = (i64, String, Option<String>);
 type Attrs = Vec<(String, String)>;

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from osk_sqlite import _schema
 from osk_sqlite._convert import Distributions, now, to_db_time, trial_from_record
 from osk_sqlite._native import NativeStore
+from osk_sqlite._view import StudyView
 
 __all__ = ["SqliteStorage"]
 
@@ -38,42 +39,7 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 _RUNNING = TrialState.RUNNING
-_WAITING = TrialState.WAITING
 _ONLY_WAITING = (TrialState.WAITING,)
-
-
-class _Study:
-    """This process's view of one study: trials by number, directions, known distributions."""
-
-    __slots__ = ("directions", "holes", "param_dists", "trials", "waiting")
-
-    def __init__(self) -> None:
-        self.trials: list[FrozenTrial | None] = []
-        self.holes = 0
-        self.waiting: set[int] = set()  # numbers of WAITING trials (Optuna asks every trial)
-        self.directions: list[StudyDirection] | None = None
-        self.param_dists: dict[str, BaseDistribution] = {}
-
-    def place(self, trial: FrozenTrial) -> None:
-        n = trial.number
-        if trial.state == _WAITING:
-            self.waiting.add(n)
-        else:
-            self.waiting.discard(n)
-        if n < len(self.trials):
-            if self.trials[n] is None:
-                self.holes -= 1
-            self.trials[n] = trial
-            return
-        if n > len(self.trials):
-            self.holes += n - len(self.trials)
-            self.trials.extend([None] * (n - len(self.trials)))
-        self.trials.append(trial)
-
-    def all(self) -> list[FrozenTrial]:
-        if self.holes:
-            return [t for t in self.trials if t is not None]
-        return self.trials  # type: ignore[return-value]
 
 
 class SqliteStorage(BaseStorage, BaseHeartbeat):
@@ -124,7 +90,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         _schema.check_versions(found, path=self.path)
         self.versions = found
         self._native = native
-        self._studies: dict[int, _Study] = {}
+        self._studies: dict[int, StudyView] = {}
         self._trials: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
         self._owned: set[int] = set()
         self._dists = Distributions()
@@ -235,7 +201,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         ]
 
     # -- the in-process view -----------------------------------------------------------------
-    def _study(self, study_id: int) -> _Study:
+    def _study(self, study_id: int) -> StudyView:
         """The view of a study, brought up to date with other connections' writes."""
         try:
             reset, records = self._n().sync(study_id)
@@ -246,7 +212,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             self._drop_study(study_id)
         view = self._studies.get(study_id)
         if view is None:
-            view = self._studies[study_id] = _Study()
+            view = self._studies[study_id] = StudyView()
         for record in records:
             trial = trial_from_record(record, self._dists)
             if trial.state.is_finished():
@@ -257,7 +223,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             self._trials[trial._trial_id] = (study_id, trial.number)
         return view
 
-    def _locate(self, trial_id: int) -> tuple[int, _Study, FrozenTrial]:
+    def _locate(self, trial_id: int) -> tuple[int, StudyView, FrozenTrial]:
         """Study id, view and current FrozenTrial of a trial (KeyError if there is none).
 
         Finished trials (immutable) and this process's own trials come from the cache; any
@@ -281,7 +247,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         assert trial is not None
         return study_id, view, trial
 
-    def _updatable(self, trial_id: int) -> tuple[int, _Study, FrozenTrial]:
+    def _updatable(self, trial_id: int) -> tuple[int, StudyView, FrozenTrial]:
         study_id, view, trial = self._locate(trial_id)
         if trial.state.is_finished():
             raise UpdateFinishedTrialError(
@@ -324,7 +290,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             self._trials[trial_id] = (study_id, number)
             return trial_id
 
-    def _create_from(self, study_id: int, t: FrozenTrial, view: _Study) -> tuple[int, int]:
+    def _create_from(self, study_id: int, t: FrozenTrial, view: StudyView) -> tuple[int, int]:
         params = []
         for name, value in t.params.items():
             dist = t.distributions[name]
@@ -349,7 +315,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             view.param_dists.setdefault(name, dist)
         return result
 
-    def _replace(self, view: _Study, trial: FrozenTrial) -> None:
+    def _replace(self, view: StudyView, trial: FrozenTrial) -> None:
         view.place(trial)
 
     def set_trial_param(
