@@ -125,7 +125,7 @@ fn versions_tuple(v: Versions) -> VersionTuple {
 #[pymethods]
 impl NativeStore {
     #[new]
-    #[pyo3(signature = (path, timeout = 60.0, synchronous = "normal", write_behind = true))]
+    #[pyo3(signature = (path, timeout = 60.0, synchronous = "normal", write_behind = false))]
     fn new(
         py: Python<'_>,
         path: String,

@@ -2,6 +2,7 @@
 //!
 //! Pure Rust (no Python), so `cargo test` covers it. `lib.rs` wraps it for Python.
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -59,8 +60,14 @@ pub struct Store {
     pub(crate) db: Db,
     pub(crate) studies: HashMap<i64, StudyState>,
     pub(crate) owned: HashMap<i64, Pending>,
-    /// Buffer the writes of owned trials until their state changes (the default).
+    /// Buffer the writes of owned trials until their state changes (`write_behind=true`).
     pub write_behind: bool,
+    /// The largest study and trial ids this process has created or read. Optuna's schema has
+    /// no AUTOINCREMENT, so SQLite would hand a deleted study's or trial's id out again; new
+    /// ids are kept above these, so an id this process knows never names another study or
+    /// trial (a stale handle gets KeyError, as Optuna's contract asks).
+    pub(crate) max_study_id: Cell<i64>,
+    pub(crate) max_trial_id: Cell<i64>,
 }
 
 /// `version_info` and `alembic_version` contents of a database.
@@ -79,7 +86,9 @@ impl Store {
             db: Db::open(path, timeout, sync)?,
             studies: HashMap::new(),
             owned: HashMap::new(),
-            write_behind: true,
+            write_behind: false,
+            max_study_id: Cell::new(0),
+            max_trial_id: Cell::new(0),
         })
     }
 
@@ -138,7 +147,12 @@ impl Store {
 
     pub fn create_study(&self, name: &str, directions: &[String]) -> Result<i64> {
         self.db.write("creating a study", |db| {
-            match db.exec("INSERT INTO studies (study_name) VALUES (?1)", [name]) {
+            let floor = self.max_study_id.get() + 1;
+            match db.exec(
+                "INSERT INTO studies (study_id, study_name) \
+                 VALUES (MAX(?2, (SELECT COALESCE(MAX(study_id), 0) + 1 FROM studies)), ?1)",
+                params![name, floor],
+            ) {
                 Err(StoreError::Sqlite(_, e)) if is_unique_violation(&e) => {
                     return Err(StoreError::DuplicateStudy(format!(
                         "a study named {name:?} already exists; load it with \
@@ -148,6 +162,7 @@ impl Store {
                 other => other?,
             };
             let id = db.last_id();
+            self.max_study_id.set(self.max_study_id.get().max(id));
             for (objective, d) in directions.iter().enumerate() {
                 db.exec(
                     "INSERT INTO study_directions (direction, study_id, objective) \

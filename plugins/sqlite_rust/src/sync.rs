@@ -99,6 +99,7 @@ impl Store {
         state.name = Some(name);
         for r in &records {
             state.max_seen = state.max_seen.max(r.0);
+            self.max_trial_id.set(self.max_trial_id.get().max(r.0));
             if is_finished(&r.2) {
                 state.unfinished.remove(&r.0);
             } else if !self.owned.contains_key(&r.0) {

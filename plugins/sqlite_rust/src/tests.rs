@@ -116,6 +116,7 @@ fn studies_round_trip_and_duplicates_are_refused() {
 fn owned_trial_writes_are_batched_into_the_state_change() {
     let t = TempDb::new("batch");
     let mut s = t.open();
+    s.write_behind = true;
     let mut other = t.open();
     let study = s.create_study("s", &mins()).unwrap();
     let (tid, number, _) = s.create_trial(study, None).unwrap();
@@ -278,8 +279,10 @@ fn a_recreated_study_id_resets_the_cache() {
     a.set_state(tid, "COMPLETE", Some(&[1.0]), None).unwrap();
     assert_eq!(b.sync(first).unwrap().1.len(), 1);
     a.delete_study(first).unwrap();
-    // SQLite reuses the largest rowid: the new study gets the same id.
-    let second = a.create_study("second", &mins()).unwrap();
+    // Another process (which never saw the old id) gets it again: SQLite reuses the largest
+    // rowid, as Optuna's schema has no AUTOINCREMENT.
+    let c = t.open();
+    let second = c.create_study("second", &mins()).unwrap();
     assert_eq!(second, first);
     let (reset, records) = b.sync(second).unwrap();
     assert!(
@@ -378,4 +381,22 @@ fn timing_phases() {
         body / n,
         commit / n
     );
+}
+
+#[test]
+fn ids_this_process_knows_are_never_handed_out_again() {
+    let t = TempDb::new("no-reuse");
+    let mut a = t.open();
+    let first = a.create_study("first", &mins()).unwrap();
+    let (t1, _, _) = a.create_trial(first, None).unwrap();
+    a.delete_study(first).unwrap();
+    let second = a.create_study("second", &mins()).unwrap();
+    assert!(second > first, "study id {first} was reused");
+    let (t2, number, _) = a.create_trial(second, None).unwrap();
+    assert!(t2 > t1, "trial id {t1} was reused");
+    assert_eq!(number, 0);
+    // Statement counts do not change: the floor is folded into the INSERT.
+    let mut b = t.open();
+    let (_, records) = b.sync(second).unwrap();
+    assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), vec![t2]);
 }

@@ -154,6 +154,7 @@ impl Store {
     pub fn create_trial(&mut self, study_id: i64, now: Option<i64>) -> Result<(i64, i64, String)> {
         let start = now.map(format_micros).unwrap_or_else(now_utc);
         let cached = self.studies.get(&study_id).and_then(|s| s.count);
+        let floor = self.max_trial_id.get() + 1;
         let (id, number, dv) = self.db.write("creating a trial", |db| {
             let dv = db.data_version()?;
             let number = match cached {
@@ -164,12 +165,14 @@ impl Store {
                 }
             };
             db.exec(
-                "INSERT INTO trials (number, study_id, state, datetime_start) \
-                 VALUES (?1, ?2, 'RUNNING', ?3)",
-                params![number, study_id, start],
+                "INSERT INTO trials (trial_id, number, study_id, state, datetime_start) \
+                 VALUES (MAX(?4, (SELECT COALESCE(MAX(trial_id), 0) + 1 FROM trials)), \
+                 ?1, ?2, 'RUNNING', ?3)",
+                params![number, study_id, start, floor],
             )?;
             Ok((db.last_id(), number, dv))
         })?;
+        self.max_trial_id.set(self.max_trial_id.get().max(id));
         self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
         self.owned.insert(id, owned_by(study_id));
         Ok((id, number, start))
@@ -178,6 +181,7 @@ impl Store {
     /// Create a trial from a template, written at once: `(trial_id, number)`.
     pub fn create_trial_from(&mut self, study_id: i64, t: &Template) -> Result<(i64, i64)> {
         let cached = self.studies.get(&study_id).and_then(|s| s.count);
+        let floor = self.max_trial_id.get() + 1;
         let (id, number, dv) =
             self.db.write("creating a trial", |db| {
                 let dv = db.data_version()?;
@@ -189,9 +193,11 @@ impl Store {
                     }
                 };
                 db.exec(
-                "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![number, study_id, t.state, t.datetime_start, t.datetime_complete],
+                "INSERT INTO trials \
+                 (trial_id, number, study_id, state, datetime_start, datetime_complete) \
+                 VALUES (MAX(?6, (SELECT COALESCE(MAX(trial_id), 0) + 1 FROM trials)), \
+                 ?1, ?2, ?3, ?4, ?5)",
+                params![number, study_id, t.state, t.datetime_start, t.datetime_complete, floor],
             )?;
                 let id = db.last_id();
                 if let Some(values) = &t.values {
@@ -200,6 +206,7 @@ impl Store {
                 write_pending(db, id, &t.pending)?;
                 Ok((id, number, dv))
             })?;
+        self.max_trial_id.set(self.max_trial_id.get().max(id));
         self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
         Ok((id, number))
     }

@@ -21,19 +21,30 @@ def _random_study(url: str) -> optuna.Study:
     return optuna.create_study(storage=url, sampler=optuna.samplers.RandomSampler(seed=0))
 
 
-def test_statements_and_commits_per_trial_are_fixed(url: str) -> None:
-    study = _random_study(url)
+@pytest.mark.parametrize(
+    ("write_behind", "commits_per_trial", "statements_per_trial"),
+    [
+        # One commit to number the trial, one to store params + value + state together.
+        # create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, one INSERT for
+        # the 3 params, value, UPDATE, COMMIT; reads: one data_version per get_all_trials.
+        (True, 2, 11),
+        # The default: each of the 3 params is its own BEGIN, SELECT, INSERT, COMMIT.
+        (False, 5, 22),
+    ],
+)
+def test_statements_and_commits_per_trial_are_fixed(
+    url: str, write_behind: bool, commits_per_trial: int, statements_per_trial: int
+) -> None:
+    study = optuna.create_study(
+        storage=osk.open_storage(url, write_behind=write_behind),
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     study.optimize(_objective, n_trials=5)  # warm: the first sync reads the study once
     before = study._storage.osk_counters()  # type: ignore[attr-defined]
     study.optimize(_objective, n_trials=100)
     after = study._storage.osk_counters()  # type: ignore[attr-defined]
-    commits = after["commits"] - before["commits"]
-    statements = after["statements"] - before["statements"]
-    # One commit to number the trial, one to store params + value + state together.
-    assert commits == 200
-    # create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, one INSERT for the
-    # 3 params, value, UPDATE, COMMIT; reads: one data_version per get_all_trials.
-    assert statements == 100 * 11
+    assert after["commits"] - before["commits"] == 100 * commits_per_trial
+    assert after["statements"] - before["statements"] == 100 * statements_per_trial
 
 
 def test_second_get_all_trials_costs_one_statement(url: str) -> None:
@@ -115,7 +126,7 @@ def test_values_written_by_a_trial_reach_the_file_with_its_state(
     url: str, db_path: Path, in_other_process: ModuleType
 ) -> None:
     query = in_other_process.query
-    study = _random_study(url)
+    study = optuna.create_study(storage=osk.open_storage(url, write_behind=True))
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     trial.set_user_attr("a", {"deep": [1, 2.5, None]})
@@ -130,10 +141,10 @@ def test_values_written_by_a_trial_reach_the_file_with_its_state(
     ) == [[["x"]], [["a", '{"deep": [1, 2.5, null]}']], [[3, 0.25]]]
 
 
-def test_write_behind_off_commits_each_write(
+def test_by_default_each_write_is_committed_at_once(
     url: str, db_path: Path, in_other_process: ModuleType
 ) -> None:
-    study = optuna.create_study(storage=osk.open_storage(url, write_behind=False))
+    study = optuna.create_study(storage=osk.open_storage(url))
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     assert in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_params") == [[1]]
@@ -142,7 +153,7 @@ def test_write_behind_off_commits_each_write(
 def test_heartbeat_makes_a_running_trial_visible(
     url: str, db_path: Path, in_other_process: ModuleType
 ) -> None:
-    study = optuna.create_study(storage=osk.open_storage(url))
+    study = optuna.create_study(storage=osk.open_storage(url, write_behind=True))
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     study._storage.record_heartbeat(trial._trial_id)

@@ -30,21 +30,22 @@ OPTIONS = (
     osk.Option(
         "write_behind",
         bool,
-        True,
-        "Commit a running trial's params/attrs with its state change (fast); false: at once, "
-        "so other processes and the dashboard see them live.",
+        False,
+        "false: commit each write at once (durable, seen live by other processes and the "
+        "dashboard); true: commit a running trial's params/attrs/intermediate values with its "
+        "state change or heartbeat (fewer commits; a crash loses the running trial's writes).",
     ),
 )
 
 THRESHOLDS: Mapping[str, float] = {
-    # Measured 1.78-1.94 on a shared, loaded 2-core machine (the issue's goal is 1.5).
-    "random_5000.ratio": 3.0,
-    "tpe_1000.ratio": 1.2,
-    # Deterministic: 11.0 and 14.0 measured; 2 commits per trial by design.
-    "random_5000.statements_per_trial": 11.5,
-    "random_5000.commits_per_trial": 2.0,
-    "tpe_1000.statements_per_trial": 14.5,
-    "tpe_1000.commits_per_trial": 2.0,
+    # With the durable default (write_behind=false): 2.8 measured, best of 3 interleaved runs,
+    # on a shared, loaded 2-core machine (the issue's goal is 1.5; write_behind=true: 2.1).
+    "random_5000.ratio": 4.0,
+    "tpe_1000.ratio": 1.5,
+    # Deterministic: 22 statements and 5 commits per trial (one per write: create, 3 params,
+    # finish); a little more in scaled-down runs, where the first sync weighs more.
+    "random_5000.statements_per_trial": 22.5,
+    "random_5000.commits_per_trial": 5.05,
 }
 """Limits the conformance kit holds this backend to (see the README's benchmark figures)."""
 

@@ -62,7 +62,7 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
         *,
         timeout: float = 60.0,
         synchronous: str = "normal",
-        write_behind: bool = True,
+        write_behind: bool = False,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
         heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
