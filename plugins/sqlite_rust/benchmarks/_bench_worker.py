@@ -13,6 +13,7 @@ import sys
 import time
 
 import optuna
+
 import optuna_storage_kit  # noqa: F401  (lets Optuna accept optuna+ URLs)
 
 

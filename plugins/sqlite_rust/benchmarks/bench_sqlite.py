@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
+
+import optuna_storage_kit as osk
 
 QUICK = os.environ.get("OSK_BENCH_QUICK") == "1"
 ENFORCE = os.environ.get("OSK_BENCH_ENFORCE") == "1"

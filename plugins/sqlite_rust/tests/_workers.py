@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import optuna
+
 import optuna_storage_kit
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from types import ModuleType
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
+
+import optuna_storage_kit as osk
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,10 @@ from pathlib import Path
 from types import ModuleType
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 
 
 def _objective(trial: optuna.Trial) -> float:

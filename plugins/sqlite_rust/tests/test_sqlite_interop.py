@@ -11,10 +11,11 @@ from pathlib import Path
 from types import ModuleType
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
+
+import optuna_storage_kit as osk
 from osk_sqlite import SchemaMismatchError
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import optuna_storage_kit as osk
 import pytest
 from optuna.storages import BaseStorage
 from optuna.testing.pytest_storages import StorageTestCase
+
+import optuna_storage_kit as osk
 
 
 class TestSqliteStorage(StorageTestCase):

@@ -10,10 +10,11 @@ from pathlib import Path
 from types import ModuleType
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 
 
 def _objective(trial: optuna.Trial) -> float:

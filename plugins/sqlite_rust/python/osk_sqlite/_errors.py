@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from optuna.exceptions import StorageInternalError
+
 from optuna_storage_kit.errors import StorageKitError
 
 __all__ = ["SchemaMismatchError", "SqliteStorageError"]
