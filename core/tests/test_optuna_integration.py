@@ -63,9 +63,13 @@ def test_patch_is_installed_once() -> None:
     assert before.__wrapped__.__module__ == "optuna.storages"  # type: ignore[attr-defined]
 
 
-def test_unknown_scheme_through_optuna_names_the_fix() -> None:
-    with pytest.raises(osk.NoSuchBackendError, match=r"optuna-storage-kit\[journal\]"):
-        optuna.create_study(storage="optuna+journal:///x.log")
+def test_unknown_scheme_through_optuna_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from optuna_storage_kit._registry import KNOWN_SCHEMES
+
+    # A first-party scheme whose package is not installed (ours all are, in this workspace).
+    monkeypatch.setitem(KNOWN_SCHEMES, "fakedb", ("osk-fakedb", "fakedb"))
+    with pytest.raises(osk.NoSuchBackendError, match=r"optuna-storage-kit\[fakedb\]"):
+        optuna.create_study(storage="optuna+fakedb:///x.db")
 
 
 def test_strict_policy_applies_through_study_api() -> None:
