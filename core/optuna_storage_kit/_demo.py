@@ -109,3 +109,11 @@ def print_results(results: list[DemoResult], console: Console) -> None:
             f"{r.best_value:.4g}",
         )
     console.print(table)
+    for r in results:
+        if r.url.startswith("optuna+sqlite:///"):
+            plain = r.url.removeprefix("optuna+")
+            console.print(
+                f"The study file is Optuna's own SQLite format: open it with "
+                f"storage={r.url!r} (after import optuna_storage_kit), with Optuna's "
+                f"storage={plain!r}, or with optuna-dashboard {plain}."
+            )
