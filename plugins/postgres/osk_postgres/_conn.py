@@ -35,6 +35,7 @@ _LOST = (
     pgerr.CrashShutdownError,
     pgerr.CannotConnectNowError,
     asyncpg.InterfaceError,
+    pgerr.InternalClientError,  # a connection left mid-protocol by a lost server
     ConnectionError,
     OSError,
     asyncio.TimeoutError,
@@ -95,6 +96,10 @@ class Session:
         await tx.commit()
 
 
+async def _no_reset(conn: Any) -> None:
+    """Connections keep no session state between operations: skip asyncpg's reset query."""
+
+
 class Pool:
     """A small asyncpg pool bound to the event loop it was started on."""
 
@@ -114,7 +119,7 @@ class Pool:
             finally:
                 await conn.close()
         self._pool = await asyncpg.create_pool(
-            min_size=1, max_size=size, init=self._init_connection, **kwargs
+            min_size=1, max_size=size, init=self._init_connection, reset=_no_reset, **kwargs
         )
 
     async def _init_connection(self, conn: Any) -> None:
@@ -136,12 +141,20 @@ class Pool:
         while True:
             pid = None
             try:
-                async with self._pool.acquire() as conn:
+                conn = await self._pool.acquire()
+                try:
                     pid = conn.get_server_pid()
                     if lost_pid is not None:
                         await self._wait_backend_gone(conn, lost_pid, deadline)
                         lost_pid = None
-                    return await op(Session(conn, self.counters), attempt)
+                    result = await op(Session(conn, self.counters), attempt)
+                except BaseException as err:
+                    if is_connection_loss(err):
+                        conn.terminate()  # never hand a broken connection out again
+                    await self._release(conn)
+                    raise
+                await self._release(conn)
+                return result
             except _RETRY_TX as err:
                 if time.monotonic() > deadline + 30:
                     raise
@@ -160,6 +173,14 @@ class Pool:
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             attempt += 1
             self.counters["retries"] += 1
+
+    async def _release(self, conn: Any) -> None:
+        """Give a connection back; a broken one is dropped (the pool opens a new one)."""
+        try:
+            await self._pool.release(conn)
+        except Exception as err:  # the result of the operation stands
+            _logger.debug("dropping a broken connection: %s", type(err).__name__)
+            conn.terminate()
 
     async def _wait_backend_gone(self, conn: Any, pid: int, deadline: float) -> None:
         """Wait until the server process of a lost connection has ended."""
