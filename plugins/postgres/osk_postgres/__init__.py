@@ -10,10 +10,9 @@
 
 from osk_postgres._async import ASYNC_METHODS, AsyncPostgresStorage
 from osk_postgres._config import OPTIONS
+from osk_postgres._plugin import __version__
 from osk_postgres._schema import SchemaVersionError
 from osk_postgres._storage import PostgresStorage
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ASYNC_METHODS",
