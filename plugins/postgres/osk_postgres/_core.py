@@ -36,6 +36,37 @@ from osk_postgres._schema import ensure_schema
 __all__ = ["AsyncCore"]
 
 
+_INT32 = 2**31
+
+
+def _text(value: str, what: str) -> str:
+    """Refuse text Postgres cannot store (a NUL character) with a message naming it."""
+    if "\x00" in value:
+        raise ValueError(
+            f"{what} {value!r} contains a NUL character (\\x00), which Postgres text cannot "
+            "hold (nor can Optuna's RDBStorage on Postgres); remove it"
+        )
+    return value
+
+
+def _step(step: int) -> int:
+    if not -_INT32 <= step < _INT32:
+        raise ValueError(
+            f"intermediate value step {step} does not fit Optuna's RDB schema (a 32-bit integer "
+            f"column, -2**31 <= step < 2**31); use a smaller step number"
+        )
+    return step
+
+
+def _check_template(template: FrozenTrial) -> None:
+    for step in template.intermediate_values:
+        _step(step)
+    for name in template.params:
+        _text(name, "param name")
+    for key in (*template.user_attrs, *template.system_attrs):
+        _text(key, "attribute key")
+
+
 def _not_updatable(trial_id: int, state: str) -> UpdateFinishedTrialError:
     return UpdateFinishedTrialError(
         f"Trial#{trial_id} has already finished ({state}) and can not be updated."
@@ -74,6 +105,8 @@ class AsyncCore(ReadsMixin):
         self, directions: Sequence[StudyDirection], study_name: str | None = None
     ) -> int:
         name = study_name
+        if name is not None:
+            _text(name, "study name")
         if name is None:
             name = DEFAULT_STUDY_NAME_PREFIX + str(uuid.uuid4())
         names = _rows.direction_names(directions)
@@ -115,6 +148,8 @@ class AsyncCore(ReadsMixin):
 
     async def _set_study_attr(self, sql: str, study_id: int, key: str, value: Any) -> None:
         import json
+
+        _text(key, "attribute key")
 
         async def op(s: Session, attempt: int) -> None:
             try:
@@ -188,15 +223,16 @@ class AsyncCore(ReadsMixin):
         self, study_id: int, template_trial: FrozenTrial | None = None
     ) -> int:
         template = template_trial
+        if template is not None:
+            _check_template(template)
         state = template.state if template is not None else TrialState.RUNNING
         start = template.datetime_start if template is not None else datetime.now()
         complete = template.datetime_complete if template is not None else None
         batch = Batch.of_trial(template) if template is not None else None
         sc = self.cache.study(study_id)
         floor = sc.waiting_floor
-        start = start or datetime.now()
-        if template is None:
-            start = self._unique_start(start)
+        if template is None:  # a template's start (None for WAITING trials) is kept
+            start = self._unique_start(datetime.now())
         top = sc.max_seen
 
         async def op(s: Session, attempt: int) -> Any:
@@ -354,6 +390,7 @@ class AsyncCore(ReadsMixin):
         param_value_internal: float,
         distribution: BaseDistribution,
     ) -> None:
+        _text(param_name, "param name")
         if self.try_set_param_locally(trial_id, param_name, param_value_internal, distribution):
             return
         owned = self._owned(trial_id)
@@ -417,6 +454,7 @@ class AsyncCore(ReadsMixin):
     async def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
+        _step(step)
         owned = self._owned(trial_id)
         if owned is None:
             await self._apply(trial_id, Batch(inter={step: intermediate_value}))
@@ -435,6 +473,7 @@ class AsyncCore(ReadsMixin):
     async def _set_trial_attr(self, trial_id: int, key: str, value: Any, *, user: bool) -> None:
         import json
 
+        _text(key, "attribute key")
         text = json.dumps(value)
         owned = self._owned(trial_id)
         if owned is None:

@@ -4,13 +4,15 @@
 ``osk_conformance.factories`` entry point). The server is ``OSK_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``). ``factory(directory)`` opens the database
 named after ``directory``, creating it the first time, so that calling it again with the same
-directory, from any process, reopens the same store. The databases this run made are dropped
-when the process that first used the factory exits.
+directory, from any process, reopens the same store. A database is dropped by a later sweep
+(at a process's first use of the factory and at its exit) once its directory no longer exists
+and nobody is connected to it.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 from typing import Any
@@ -20,7 +22,8 @@ import sqlalchemy.engine
 
 __all__ = ["factory"]
 
-_OWNER_VARIABLE = "OSK_PG_FACTORY_OWNER"
+_PREFIX = "osk_cert_"
+_swept = False
 
 
 def _server() -> sqlalchemy.engine.URL:
@@ -49,30 +52,33 @@ def _admin(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def _owner() -> str:
-    owner = os.environ.get(_OWNER_VARIABLE)
-    if owner is None:
-        owner = os.environ[_OWNER_VARIABLE] = str(os.getpid())
-        atexit.register(_drop_all, owner)
-    return owner
-
-
-def _drop_all(owner: str) -> None:
-    if str(os.getpid()) != owner:
-        return
-    prefix = f"osk_cert_{owner}_"
-    for (name,) in _admin(
-        "SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",)
-    ):
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def _sweep() -> None:
+    """Drop certification databases whose directory is gone and that nobody is connected to."""
+    rows = _admin(
+        "SELECT d.datname, shobj_description(d.oid, 'pg_database') FROM pg_database d "
+        "WHERE d.datname LIKE %s AND NOT EXISTS "
+        "(SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+        (_PREFIX + "%",),
+    )
+    for name, directory in rows:
+        if directory and not os.path.exists(directory):
+            # Someone may have connected meanwhile: then leave it for a later sweep.
+            with contextlib.suppress(Exception):
+                _admin(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def factory(directory: str, **options: Any) -> Any:
     """Open (creating if needed) the database for ``directory``; see the module doc."""
-    digest = hashlib.sha1(os.path.abspath(directory).encode()).hexdigest()[:12]
-    name = f"osk_cert_{_owner()}_{digest}"
+    global _swept
+    if not _swept:
+        _swept = True
+        _sweep()
+        atexit.register(_sweep)
+    path = os.path.abspath(directory)
+    name = _PREFIX + hashlib.sha1(path.encode()).hexdigest()[:20]
     try:
         _admin(f'CREATE DATABASE "{name}"')
+        _admin(f'COMMENT ON DATABASE "{name}" IS %s', (path,))
     except Exception as err:  # already made by an earlier call (maybe in another process)
         if "already exists" not in str(err):
             raise
