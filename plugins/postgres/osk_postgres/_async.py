@@ -110,7 +110,9 @@ class AsyncPostgresStorage:
         await self.close()
 
     def osk_counters(self) -> dict[str, int]:
-        return dict(self._core.pool.counters)
+        """Deterministic operation counts since open: statements, round trips, commits."""
+        counters = self._core.pool.counters
+        return {k: counters[k] for k in ("statements", "round_trips", "commits")}
 
     def __repr__(self) -> str:
         return f"<AsyncPostgresStorage {self._core.settings.masked!r}>"

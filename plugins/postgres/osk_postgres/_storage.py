@@ -149,9 +149,12 @@ class PostgresStorage(BaseStorage, BaseHeartbeat):
     def osk_counters(self) -> dict[str, int]:
         """Deterministic operation counts since open: statements, round trips, commits."""
         _, core = self._ensure()
-        counters = dict(core.pool.counters)
-        counters["reconnects"] = core.pool.reconnects
-        return counters
+        return {k: core.pool.counters[k] for k in ("statements", "round_trips", "commits")}
+
+    def connection_stats(self) -> dict[str, int]:
+        """Connections lost and operations retried since open (not deterministic)."""
+        _, core = self._ensure()
+        return {"reconnects": core.pool.reconnects, "retries": core.pool.counters["retries"]}
 
     def flush(self) -> None:
         """Send buffered writes now (only with ``buffer_writes=True``)."""

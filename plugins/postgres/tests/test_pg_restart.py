@@ -39,7 +39,7 @@ def _optimize_while(database: str, disturb, n_trials: int, **options: object) ->
     finally:
         done.set()
         disturber.join()
-    counters = storage.osk_counters()
+    counters = storage.inner.connection_stats()
     fresh = osk.open_storage(kit_url(database))
     try:
         _check(optuna.load_study(study_name=study.study_name, storage=fresh), n_trials)
