@@ -8,72 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg.exceptions as pgerr
-import optuna
 from optuna.distributions import (
     BaseDistribution,
     check_distribution_compatibility,
     distribution_to_json,
 )
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
-from optuna.study._frozen import FrozenStudy
-from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from osk_postgres import _rows, _sql
 from osk_postgres._cache import Batch, Cache, Owned
+from osk_postgres._checks import check_template as _check_template
+from osk_postgres._checks import not_updatable as _not_updatable
+from osk_postgres._checks import step as _step
+from osk_postgres._checks import text as _text
 from osk_postgres._config import Settings
 from osk_postgres._conn import Pool, Session
 from osk_postgres._reads import ReadsMixin
 from osk_postgres._schema import ensure_schema
+from osk_postgres._studies import StudiesMixin
 
 __all__ = ["AsyncCore"]
 
 
-_INT32 = 2**31
-
-
-def _text(value: str, what: str) -> str:
-    """Refuse text Postgres cannot store (a NUL character) with a message naming it."""
-    if "\x00" in value:
-        raise ValueError(
-            f"{what} {value!r} contains a NUL character (\\x00), which Postgres text cannot "
-            "hold (nor can Optuna's RDBStorage on Postgres); remove it"
-        )
-    return value
-
-
-def _step(step: int) -> int:
-    if not -_INT32 <= step < _INT32:
-        raise ValueError(
-            f"intermediate value step {step} does not fit Optuna's RDB schema (a 32-bit integer "
-            f"column, -2**31 <= step < 2**31); use a smaller step number"
-        )
-    return step
-
-
-def _check_template(template: FrozenTrial) -> None:
-    for step in template.intermediate_values:
-        _step(step)
-    for name in template.params:
-        _text(name, "param name")
-    for key in (*template.user_attrs, *template.system_attrs):
-        _text(key, "attribute key")
-
-
-def _not_updatable(trial_id: int, state: str) -> UpdateFinishedTrialError:
-    return UpdateFinishedTrialError(
-        f"Trial#{trial_id} has already finished ({state}) and can not be updated."
-    )
-
-
-class AsyncCore(ReadsMixin):
+class AsyncCore(StudiesMixin, ReadsMixin):
     """Storage methods as coroutines, all to be awaited on the loop that ran :meth:`start`.
 
     Cached reads (finished trials, this process's running trials, study directions) are also
@@ -99,124 +61,6 @@ class AsyncCore(ReadsMixin):
 
     async def close(self) -> None:
         await self.pool.close()
-
-    # -- studies -------------------------------------------------------------------------------
-    async def create_new_study(
-        self, directions: Sequence[StudyDirection], study_name: str | None = None
-    ) -> int:
-        name = study_name
-        if name is not None:
-            _text(name, "study name")
-        if name is None:
-            name = DEFAULT_STUDY_NAME_PREFIX + str(uuid.uuid4())
-        names = _rows.direction_names(directions)
-
-        async def op(s: Session, attempt: int) -> int:
-            try:
-                return int(await s.fetchval(_sql.CREATE_STUDY, name, names, write=True))
-            except pgerr.UniqueViolationError:
-                if attempt > 0:  # our first attempt may have committed before the loss
-                    return int(await s.fetchval(_sql.STUDY_ID_BY_NAME, name))
-                raise optuna.exceptions.DuplicatedStudyError(
-                    f"Another study with name '{name}' already exists."
-                ) from None
-
-        study_id = await self.pool.run(op)
-        self.cache.drop_study(study_id)
-        self.cache.study(study_id).directions = [StudyDirection(d) for d in directions]
-        return study_id
-
-    async def delete_study(self, study_id: int) -> None:
-        async def op(s: Session, attempt: int) -> None:
-            async with s.transaction():
-                for statement in _sql.DELETE_STUDY:
-                    await s.execute(statement, study_id)
-                gone = await s.fetchval(_sql.DELETE_STUDY_ROW, study_id)
-            if gone is None and attempt == 0:
-                raise KeyError(f"No study with study_id {study_id} exists.")
-
-        try:
-            await self.pool.run(op)
-        finally:
-            self.cache.drop_study(study_id)
-
-    async def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
-        await self._set_study_attr(_sql.SET_STUDY_USER_ATTR, study_id, key, value)
-
-    async def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
-        await self._set_study_attr(_sql.SET_STUDY_SYSTEM_ATTR, study_id, key, value)
-
-    async def _set_study_attr(self, sql: str, study_id: int, key: str, value: Any) -> None:
-        import json
-
-        _text(key, "attribute key")
-
-        async def op(s: Session, attempt: int) -> None:
-            try:
-                await s.execute(sql, study_id, key, json.dumps(value))
-            except pgerr.ForeignKeyViolationError:
-                raise KeyError(f"No study with study_id {study_id} exists.") from None
-
-        await self.pool.run(op)
-
-    async def get_study_id_from_name(self, study_name: str) -> int:
-        found = await self._read(_sql.STUDY_ID_BY_NAME, study_name)
-        if found is None:
-            raise KeyError(f"No such study {study_name}.")
-        return int(found)
-
-    async def get_study_name_from_id(self, study_id: int) -> str:
-        found = await self._read(_sql.STUDY_NAME_BY_ID, study_id)
-        if found is None:
-            raise KeyError(f"No study with study_id {study_id} exists.")
-        return str(found)
-
-    def cached_directions(self, study_id: int) -> list[StudyDirection] | None:
-        with self.cache.lock:
-            sc = self.cache.studies.get(study_id)
-            return None if sc is None or sc.directions is None else list(sc.directions)
-
-    async def get_study_directions(self, study_id: int) -> list[StudyDirection]:
-        cached = self.cached_directions(study_id)
-        if cached is not None:
-            return cached
-        row = await self._read(_sql.STUDY_DIRECTIONS, study_id, row=True)
-        if row is None:
-            raise KeyError(f"No study with study_id {study_id} exists.")
-        dirs = _rows.directions(row["directions"])
-        self.cache.study(study_id).directions = dirs
-        return list(dirs)
-
-    async def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
-        return await self._study_attrs(_sql.STUDY_USER_ATTRS, study_id)
-
-    async def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
-        return await self._study_attrs(_sql.STUDY_SYSTEM_ATTRS, study_id)
-
-    async def _study_attrs(self, sql: str, study_id: int) -> dict[str, Any]:
-        row = await self._read(sql, study_id, row=True)
-        if row is None:
-            raise KeyError(f"No study with study_id {study_id} exists.")
-        return _rows.attrs_from_json(row["attrs"])
-
-    async def get_all_studies(self) -> list[FrozenStudy]:
-        rows = await self.pool.run(lambda s, a: s.fetch(_sql.ALL_STUDIES))
-        return [
-            FrozenStudy(
-                study_name=r["study_name"],
-                direction=None,
-                directions=_rows.directions(r["directions"]),
-                user_attrs=_rows.attrs_from_json(r["user_attrs"]),
-                system_attrs=_rows.attrs_from_json(r["system_attrs"]),
-                study_id=r["study_id"],
-            )
-            for r in rows
-        ]
-
-    async def _read(self, sql: str, *args: Any, row: bool = False) -> Any:
-        if row:
-            return await self.pool.run(lambda s, a: s.fetchrow(sql, *args))
-        return await self.pool.run(lambda s, a: s.fetchval(sql, *args))
 
     # -- creating and claiming trials ------------------------------------------------------------
     async def create_new_trial(
@@ -351,7 +195,8 @@ class AsyncCore(ReadsMixin):
             raise
         except BaseException:
             with self.cache.lock:  # not sent: keep it for the next flush
-                batch.merge(owned.pending) if owned.pending else None
+                if owned.pending:
+                    batch.merge(owned.pending)
                 owned.pending = batch
             raise
 
@@ -427,6 +272,10 @@ class AsyncCore(ReadsMixin):
             if owned is not None:
                 return False
             return await self._claim(trial_id, values)
+        if state == TrialState.WAITING:  # back in the queue: the WAITING scan must see it
+            with self.cache.lock:
+                for sc in self.cache.studies.values():
+                    sc.waiting_floor = min(sc.waiting_floor, trial_id - 1)
         now = datetime.now()
         complete = now if state.is_finished() else None
         owned = self._owned(trial_id)

@@ -94,12 +94,17 @@ class ReadsMixin:
         with self.cache.lock:
             since = sc.max_seen
             unfinished = list(sc.others)
+            mine = [t for t, o in self.cache.owned.items() if o.study_id == study_id]
+            known = [t for t in (*sc.finished, *mine) if t > since]
 
         async def op(s: Session, attempt: int) -> list[Any]:
-            return await s.fetch(_sql.TRIALS_SINCE, study_id, since, unfinished)
+            return await s.fetch(_sql.TRIALS_SINCE, study_id, since, unfinished, known)
 
         rows = await self.pool.run(op)
         with self.cache.lock:
+            # Known trials are committed, and ids commit in order within a study: everything
+            # up to the largest known or returned id has now been seen.
+            sc.max_seen = max([sc.max_seen, *known])
             returned = set()
             for row in rows:
                 trial_id = row["trial_id"]

@@ -33,10 +33,12 @@ TRIAL_BY_ID = f"SELECT {_TRIAL_COLUMNS} FROM trials t WHERE t.trial_id = $1"
 
 TRIALS_BY_IDS = f"SELECT {_TRIAL_COLUMNS} FROM trials t WHERE t.trial_id = ANY($1::int[])"
 
-# Incremental read: trials newer than the last one seen, plus the known unfinished ones.
+# Incremental read: trials newer than the last one seen that are not known already ($4: this
+# process's own and cached finished trials), plus the known unfinished ones of others ($3).
 TRIALS_SINCE = f"""
 SELECT {_TRIAL_COLUMNS} FROM trials t
- WHERE t.study_id = $1 AND (t.trial_id > $2 OR t.trial_id = ANY($3::int[]))
+ WHERE t.study_id = $1
+   AND ((t.trial_id > $2 AND NOT t.trial_id = ANY($4::int[])) OR t.trial_id = ANY($3::int[]))
  ORDER BY t.trial_id
 """
 

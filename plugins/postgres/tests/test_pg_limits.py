@@ -70,3 +70,14 @@ def test_waiting_template_keeps_no_start_time(storage: osk.KitStorage) -> None:
     assert not storage.set_trial_state_values(trial_id, TrialState.RUNNING)
     popped = storage.get_trial(trial_id)
     assert popped.datetime_start is not None and popped.params == {"x": 0.5}
+
+
+def test_trial_put_back_in_the_queue_is_found(storage: osk.KitStorage) -> None:
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE])
+    first = storage.create_new_trial(study_id)
+    storage.create_new_trial(study_id)
+    assert storage.get_all_trials(study_id, states=(TrialState.WAITING,)) == []
+    storage.set_trial_state_values(first, TrialState.WAITING)
+    waiting = storage.get_all_trials(study_id, states=(TrialState.WAITING,))
+    assert [t._trial_id for t in waiting] == [first]
+    assert storage.set_trial_state_values(first, TrialState.RUNNING)
