@@ -190,6 +190,9 @@ def compare_single(
         "memory": Runner("memory", db),
         "osk-postgres": Runner("kit", db),
         "osk-postgres buffered": Runner("kit", db, buffer_writes="true"),
+        "osk-postgres buffered, synchronous_commit=off": Runner(
+            "kit", db, buffer_writes="true", synchronous_commit="off"
+        ),
         "RDBStorage": Runner("rdb", db),
     }
     for _ in range(rounds):
