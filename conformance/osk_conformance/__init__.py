@@ -1,5 +1,12 @@
 """Conformance and performance kit for optuna-storage-kit backends.
 
-Work in progress: this package registers no backend yet, so it claims no URL scheme."""
+A pytest plugin (``--osk-url``/``--osk-factory`` and fixtures), the suite it runs
+(``osk_conformance.suite``), and ``osk certify``, which writes a certificate. See the README
+for the factory contract and the third-party guide.
+"""
+
+from osk_conformance._target import REFERENCE_URL, Target, factory_from_url, load_factory
 
 __version__ = "0.1.0"
+
+__all__ = ["REFERENCE_URL", "Target", "__version__", "factory_from_url", "load_factory"]

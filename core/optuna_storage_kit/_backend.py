@@ -21,7 +21,7 @@ OpenFunction = Callable[["StorageURL", Mapping[str, Any]], "BaseStorage"]
 """``open(url, options) -> BaseStorage``: see :class:`Backend`."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-_SCHEME = re.compile(r"^[a-z][a-z0-9.-]*$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9_]*$")  # what a URL scheme after "optuna+" can hold
 
 
 @dataclasses.dataclass(frozen=True)

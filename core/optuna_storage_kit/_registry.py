@@ -316,8 +316,9 @@ def _who(entry: _Entry) -> str:
 
 
 def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+    """``Type: message`` on one line (pluggy's messages span several)."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 _default: Registry | None = None

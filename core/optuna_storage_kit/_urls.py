@@ -74,7 +74,7 @@ class StorageURL:
     @property
     def password(self) -> str | None:
         """The password in clear text. Never log it; :meth:`render` masks it."""
-        return self._url.password  # type: ignore[return-value]
+        return self._url.password
 
     @property
     def host(self) -> str | None:

@@ -61,7 +61,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def register_backends(register: Callable[[Backend], None]) -> None:  # type: ignore[empty-body]
+def register_backends(register: Callable[[Backend], None]) -> None:
     """Register the storage backends this plugin provides.
 
     Call ``register`` once per :class:`~optuna_storage_kit.Backend`; a plugin may register
@@ -72,15 +72,15 @@ def register_backends(register: Callable[[Backend], None]) -> None:  # type: ign
         register: Takes one :class:`~optuna_storage_kit.Backend`.
 
     Raises:
-        Anything raised here marks this plugin as broken (shown by ``osk backends``) and leaves
-        other plugins working.
+        Exception: Anything raised here marks this plugin as broken (shown by
+            ``osk backends``) and leaves other plugins working.
 
     Since spec version 1.
     """
 
 
 @hookspec
-def register_commands(cli: click.Group) -> None:  # type: ignore[empty-body]
+def register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``osk`` command line, e.g. ``osk journal compact``.
 
     Args:
@@ -88,7 +88,8 @@ def register_commands(cli: click.Group) -> None:  # type: ignore[empty-body]
             ``@cli.command()``. Use a name unlikely to clash, usually the backend's.
 
     Raises:
-        Anything raised here is reported as a warning by ``osk`` and the other commands remain.
+        Exception: Anything raised here is reported as a warning by ``osk``; the other
+            commands remain.
 
     Since spec version 1.
     """

@@ -1,5 +1,18 @@
-"""Append-only file journal backend for optuna-storage-kit.
+"""Append-only file journal backend for optuna-storage-kit: ``optuna+journal:///path.log``.
 
-Work in progress: this package registers no backend yet, so it claims no URL scheme."""
+The file is in the exact format of Optuna's ``JournalStorage`` with ``JournalFileBackend``, so
+both can read and write it. See :class:`JournalFileStorage`.
+"""
+
+from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
+from osk_journal._storage import JournalFileStorage
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "JournalCorruptError",
+    "JournalFileStorage",
+    "JournalTruncatedError",
+    "TornLineWarning",
+    "__version__",
+]

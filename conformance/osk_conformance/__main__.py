@@ -1,0 +1,5 @@
+"""``python -m osk_conformance certify ...``."""
+
+from osk_conformance._cli import main
+
+main()

@@ -1,0 +1,236 @@
+"""The backend under test: a URL (template) or a factory, with its declared facts.
+
+A :class:`Target` opens a store for a directory. Opening the same directory again must reach
+the same store (the multi-process and durability tests rely on it); a new directory gives a
+fresh, empty store unless the target is *shared* (a server URL without a placeholder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from optuna.storages import BaseStorage
+
+import optuna_storage_kit as osk
+
+__all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory"]
+
+REFERENCE_URL = "optuna+memory://"
+"""The reference backend every candidate is compared with."""
+
+Factory = Callable[..., BaseStorage]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A backend under test.
+
+    Args:
+        spec: ``"url:<url>"`` or ``"factory:<module>:<callable>"``; rebuilt in child processes
+            with :meth:`from_spec`.
+        name: The backend's name (its ``Backend.name`` or ``factory.name``).
+        version: The backend's version.
+        capabilities: What the backend claims.
+        thresholds: The performance limits it ships (see the kit's README for the names).
+        shared: Every directory reaches the same store, so no test can count on an empty one.
+    """
+
+    spec: str
+    name: str
+    version: str
+    capabilities: osk.Capabilities
+    thresholds: Mapping[str, float]
+    shared: bool = False
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: str) -> Target:
+        """Build a target from ``"url:..."`` or ``"factory:module:callable"``."""
+        kind, _, source = spec.partition(":")
+        if kind == "url":
+            return cls.from_url(source)
+        if kind == "factory":
+            return cls.from_factory(source)
+        raise ValueError(f"bad target spec {spec!r}: use 'url:<url>' or 'factory:<mod>:<fn>'")
+
+    @classmethod
+    def from_url(cls, url: str) -> Target:
+        """A target for a storage URL or URL template (``{dir}``/``{name}`` placeholders).
+
+        Raises:
+            optuna_storage_kit.StorageKitError: The URL does not parse or no backend serves it.
+        """
+        template = url_template(url)
+        parsed = osk.StorageURL(template.replace("{dir}", "/d").replace("{name}", "n"))
+        backend = osk.get_registry().backend_for(parsed.scheme)
+        shared = "{dir}" not in template and "{name}" not in template
+        return cls(
+            spec=f"url:{url}",
+            name=backend.name,
+            version=backend.version,
+            capabilities=backend.capabilities,
+            thresholds=dict(backend.thresholds),
+            shared=shared,
+        )
+
+    @classmethod
+    def from_factory(cls, path: str) -> Target:
+        """A target for a factory given as ``module:callable``."""
+        factory = load_factory(path)
+        capabilities = getattr(factory, "capabilities", osk.Capabilities())
+        if not isinstance(capabilities, osk.Capabilities):
+            raise TypeError(
+                f"{path}.capabilities must be an optuna_storage_kit.Capabilities, "
+                f"not {type(capabilities).__name__}"
+            )
+        return cls(
+            spec=f"factory:{path}",
+            name=str(getattr(factory, "name", path.rpartition(":")[2])),
+            version=str(getattr(factory, "version", "unknown")),
+            capabilities=capabilities,
+            thresholds=dict(getattr(factory, "thresholds", {})),
+            shared=bool(getattr(factory, "shared", False)),
+        )
+
+    @classmethod
+    def reference(cls) -> Target:
+        """The reference backend, ``optuna+memory://``."""
+        return cls.from_url(REFERENCE_URL)
+
+    # -- use ---------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.spec.partition(":")[0]
+
+    @property
+    def source(self) -> str:
+        """The URL (masked) or ``module:callable``."""
+        source = self.spec.partition(":")[2]
+        return osk.mask_url(source) if self.kind == "url" else source
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}"
+
+    def has(self, capability: str) -> bool:
+        return bool(getattr(self.capabilities, capability))
+
+    def open(self, directory: str | os.PathLike[str], **options: Any) -> BaseStorage:
+        """Open the store kept under ``directory`` (the same one again for the same directory)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        kind, _, source = self.spec.partition(":")
+        if kind == "factory":
+            return load_factory(source)(str(directory), **options)
+        return osk.open_storage(render(url_template(source), directory), **options)
+
+
+FACTORY_GROUP = "osk_conformance.factories"
+"""Entry point group where a backend names its certification factory (name = backend name)."""
+
+
+def installed_targets() -> dict[str, Target | str]:
+    """A target for every installed backend, or why there is none (``certify --all-installed``).
+
+    In order of preference: the factory a backend names in the ``osk_conformance.factories``
+    entry point group; the URL in ``OSK_CERTIFY_URL_<NAME>``; ``optuna+memory://`` for the
+    memory backend; ``optuna+<scheme>:///{dir}/store`` for a backend that is not multi_host.
+    """
+    factories = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=FACTORY_GROUP)}
+    found: dict[str, Target | str] = {}
+    for backend in osk.get_registry().backends():
+        variable = "OSK_CERTIFY_URL_" + backend.name.upper().replace("-", "_")
+        if backend.name in factories:
+            found[backend.name] = Target.from_factory(factories[backend.name])
+        elif os.environ.get(variable):
+            found[backend.name] = Target.from_url(os.environ[variable])
+        elif "memory" in backend.schemes:
+            found[backend.name] = Target.from_url(REFERENCE_URL)
+        elif not backend.capabilities.multi_host:
+            found[backend.name] = Target.from_url(f"optuna+{backend.schemes[0]}:///{{dir}}/store")
+        else:
+            found[backend.name] = (
+                f"a server backend needs a URL: set {variable} or name a factory in the "
+                f"{FACTORY_GROUP!r} entry point group"
+            )
+    return found
+
+
+def url_template(url: str) -> str:
+    """Return the template the kit opens for ``url``.
+
+    ``{dir}`` and ``{name}`` are kept. Without them, ``optuna+memory://`` becomes
+    ``optuna+memory://{name}`` (a named store per directory), and a file URL (no host, a path)
+    keeps its file name under ``{dir}``; any other URL is a shared store opened as it is.
+    """
+    if "{dir}" in url or "{name}" in url:
+        return url
+    parsed = osk.StorageURL(url)
+    if parsed.query:
+        raise ValueError(f"give options of {parsed} as a factory's options, not in the URL")
+    if parsed.scheme == "memory" and not parsed.host:
+        return "optuna+memory://{name}"
+    if not parsed.host and parsed.database:
+        return f"optuna+{parsed.scheme}:///{{dir}}/{Path(parsed.database).name}"
+    return url
+
+
+def render(template: str, directory: Path) -> str:
+    """Fill ``{dir}`` (absolute path, with its leading ``/``) and ``{name}`` (a token unique
+    to the directory, letters and digits)."""
+    absolute = directory.resolve()
+    token = "osk" + hashlib.sha1(str(absolute).encode()).hexdigest()[:16]
+    return template.replace("{dir}", str(absolute)).replace("{name}", token)
+
+
+def load_factory(path: str) -> Factory:
+    """Import ``module:callable`` (``module:obj.attr`` works too)."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not attr:
+        raise ValueError(f"factory {path!r} must be given as 'module:callable'")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"factory {path!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def factory_from_url(
+    template: str,
+    *,
+    capabilities: osk.Capabilities | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    name: str | None = None,
+    version: str | None = None,
+) -> Factory:
+    """Make a conformance factory from a URL template, for backend authors.
+
+    ``{dir}`` in ``template`` becomes the store's absolute directory (``/tmp/...``, so
+    ``optuna+sqlite:///{dir}/study.db`` is ``optuna+sqlite:////tmp/.../study.db``, an absolute
+    path) and ``{name}`` a token unique to the directory (e.g. a database name). Capabilities,
+    thresholds, name and version default to those of the backend registered for the URL's
+    scheme.
+
+    Example::
+
+        certify_factory = factory_from_url("optuna+mydb:///{dir}/store.mydb")
+    """
+    base = Target.from_url(template)
+
+    def factory(directory: str, **options: Any) -> BaseStorage:
+        return osk.open_storage(render(template, Path(directory)), **options)
+
+    factory.capabilities = capabilities or base.capabilities  # type: ignore[attr-defined]
+    factory.thresholds = dict(thresholds or base.thresholds)  # type: ignore[attr-defined]
+    factory.name = name or base.name  # type: ignore[attr-defined]
+    factory.version = version or base.version  # type: ignore[attr-defined]
+    factory.shared = base.shared  # type: ignore[attr-defined]
+    return factory

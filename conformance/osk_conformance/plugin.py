@@ -1,0 +1,199 @@
+"""The pytest plugin (entry point ``pytest11``): options, fixtures and markers of the kit.
+
+Run the kit against a backend::
+
+    pytest --pyargs osk_conformance.suite --osk-url 'optuna+sqlite:///study.db'
+    pytest --pyargs osk_conformance.suite --osk-factory my_pkg.testing:factory
+
+Fixtures for a third party's own tests: ``osk_target`` (the backend under test, one test per
+``--osk-url``/``--osk-factory``), ``osk_storage`` (a fresh storage), ``osk_open`` (open the
+store of a directory again, e.g. from a new storage object), ``osk_reference`` (the reference
+backend) and ``osk_quick``. Mark a test ``@pytest.mark.osk_requires("durable")`` to skip it,
+with the reason shown, on backends that do not claim the capability.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from optuna.storages import BaseStorage
+
+from osk_conformance._pool import ProcessPool
+from osk_conformance._target import Target
+
+__all__ = ["FIGURES", "TARGETS", "record_figures"]
+
+TARGETS = pytest.StashKey[list[Target]]()
+FIGURES = pytest.StashKey[dict[str, dict[str, Any]]]()
+_counter = itertools.count()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("osk", "optuna-storage-kit conformance kit")
+    group.addoption(
+        "--osk-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="Storage URL (or template with {dir}/{name}) of a backend under test; repeatable.",
+    )
+    group.addoption(
+        "--osk-factory",
+        action="append",
+        default=[],
+        metavar="MODULE:CALLABLE",
+        help="Factory callable(directory, **options) of a backend under test; repeatable.",
+    )
+    group.addoption(
+        "--osk-quick",
+        action="store_true",
+        default=False,
+        help="Scaled-down workloads and fewer examples (about a minute for the memory backend).",
+    )
+    group.addoption(
+        "--osk-baseline",
+        default=None,
+        metavar="FILE",
+        help="A previous certificate (JSON): flag counts up >5%% and ratios up >25%%.",
+    )
+    group.addoption(
+        "--osk-workers",
+        type=int,
+        default=8,
+        metavar="N",
+        help="Threads and processes in the concurrency tests (default 8).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "osk_requires(*capabilities): skip unless the backend claims them all"
+    )
+    targets = [Target.from_url(u) for u in config.getoption("osk_url")]
+    targets += [Target.from_factory(f) for f in config.getoption("osk_factory")]
+    config.stash[TARGETS] = targets
+    config.stash[FIGURES] = {}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "osk_target" in metafunc.fixturenames:
+        targets = metafunc.config.stash[TARGETS]
+        metafunc.parametrize(
+            "osk_target", targets, ids=[t.label for t in targets], scope="session"
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    target = _target_of(item)
+    if target is None:
+        return
+    for mark in item.iter_markers("osk_requires"):
+        missing = [c for c in mark.args if not target.has(c)]
+        if missing:
+            pytest.skip(
+                f"{target.name} does not claim capability {', '.join(missing)}: "
+                "test not applicable"
+            )
+
+
+def _target_of(item: pytest.Item) -> Target | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    target = callspec.params.get("osk_target")
+    return target if isinstance(target, Target) else None
+
+
+def category_of(item: pytest.Item) -> str | None:
+    """The kit's category of a test: its module ``test_<category>.py`` in the suite."""
+    path = Path(str(item.path))
+    if path.parent.name == "suite" and path.parent.parent.name == "osk_conformance":
+        return path.stem.removeprefix("test_")
+    return None
+
+
+@pytest.fixture(scope="session")
+def osk_quick(request: pytest.FixtureRequest) -> bool:
+    """Whether ``--osk-quick`` was given."""
+    return bool(request.config.getoption("osk_quick"))
+
+
+@pytest.fixture(scope="session")
+def osk_workers(request: pytest.FixtureRequest) -> int:
+    """How many threads/processes the concurrency tests use."""
+    return int(request.config.getoption("osk_workers"))
+
+
+@pytest.fixture(scope="session")
+def osk_reference() -> Target:
+    """The reference backend (``optuna+memory://``)."""
+    return Target.reference()
+
+
+@pytest.fixture(scope="session")
+def osk_process_pool(osk_workers: int) -> Iterator[ProcessPool]:
+    """A pool of ``--osk-workers`` spawned worker processes, started once per session."""
+    with ProcessPool(osk_workers) as pool:
+        yield pool
+
+
+@pytest.fixture
+def osk_dir() -> Iterator[Path]:
+    """A fresh directory for one store (removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix=f"osk-{next(_counter)}-") as name:
+        yield Path(name)
+
+
+@pytest.fixture
+def osk_open(osk_target: Target, osk_dir: Path) -> Iterator[Callable[..., BaseStorage]]:
+    """``osk_open(**options)`` opens this test's store (a new storage object each call).
+
+    On a shared store, the ``osk-``-named studies the test created are deleted afterwards, and
+    nothing else.
+    """
+
+    def open_(directory: Path | None = None, **options: Any) -> BaseStorage:
+        return osk_target.open(directory or osk_dir, **options)
+
+    before = _study_ids(open_()) if osk_target.shared else set()
+    yield open_
+    if osk_target.shared:
+        storage = open_()
+        for study in storage.get_all_studies():
+            if study._study_id not in before and study.study_name.startswith("osk-"):
+                storage.delete_study(study._study_id)
+
+
+def _study_ids(storage: BaseStorage) -> set[int]:
+    return {s._study_id for s in storage.get_all_studies()}
+
+
+@pytest.fixture
+def osk_storage(osk_open: Callable[..., BaseStorage]) -> BaseStorage:
+    """A storage of the backend under test on a fresh store."""
+    return osk_open()
+
+
+@pytest.fixture
+def osk_fresh_storage(osk_target: Target, osk_storage: BaseStorage) -> BaseStorage:
+    """Like ``osk_storage`` but skips when the target cannot give an empty store."""
+    if osk_target.shared:
+        pytest.skip(
+            "the URL names one shared store, and this test needs an empty one: certify with "
+            "a URL template ({dir} or {name}) or a factory to run it"
+        )
+    return osk_storage
+
+
+def record_figures(
+    request: pytest.FixtureRequest, target: Target, workload: str, figures: dict[str, Any]
+) -> None:
+    """Keep a workload's performance figures for the certificate (and the JUnit XML)."""
+    request.config.stash[FIGURES].setdefault(target.label, {})[workload] = figures
+    for key, value in figures.items():
+        request.node.user_properties.append((f"{workload}.{key}", value))

@@ -1,0 +1,1 @@
+"""The conformance suite: one module per certificate category (``test_<category>.py``)."""

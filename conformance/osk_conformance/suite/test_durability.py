@@ -1,0 +1,109 @@
+"""Category 5, durability: a writer SIGKILLed at random points loses no acknowledged write.
+
+A child process writes trials through the backend and prints an acknowledgement after each call
+returns; it is killed with SIGKILL after a random number of acknowledgements, and the store is
+reopened. Every acknowledged write must be there, the store must open, and nothing may be
+half-written (a COMPLETE trial has its parameter, attribute and value). Several rounds write to
+the same store, so recovery after a kill is tested too.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from osk_conformance._target import Target
+
+STAGE_ORDER = {"created": 0, "param": 1, "attr": 2, "complete": 3}
+
+
+def _write_until_killed(target: Target, directory: Path, study: str, acks: int) -> dict[int, str]:
+    """Run the child until it has acknowledged ``acks`` writes, SIGKILL it, return its acks."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "osk_conformance._durability_child",
+            target.spec,
+            str(directory),
+            study,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    acknowledged: dict[int, str] = {}
+    try:
+        seen = 0
+        for line in child.stdout:
+            if line.startswith("ack "):
+                _, number, stage = line.split()
+                acknowledged[int(number)] = stage
+                seen += 1
+            if seen >= acks:
+                break
+        else:
+            child.wait(timeout=30)
+            raise AssertionError(f"the writer died before being killed: {child.stderr.read()}")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    # Writes acknowledged between our last read and the kill count too.
+    for line in child.stdout.read().splitlines():
+        if line.startswith("ack "):
+            _, number, stage = line.split()
+            acknowledged[int(number)] = stage
+    return acknowledged
+
+
+def _check(storage: BaseStorage, study_name: str, acknowledged: dict[int, str]) -> None:
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    lost = sorted(n for n in acknowledged if n not in trials)
+    assert not lost, f"acknowledged trials lost after SIGKILL: {lost}"
+    for number, stage in acknowledged.items():
+        trial = trials[number]
+        level = STAGE_ORDER[stage]
+        if level >= 1:
+            assert trial.params.get("x") == number / 1000, f"trial {number} lost its param"
+        if level >= 2:
+            assert trial.user_attrs.get("payload") == {"n": number, "pad": "p" * 200}, (
+                f"trial {number} lost or half-wrote its attribute"
+            )
+        if level >= 3:
+            assert trial.state == TrialState.COMPLETE and trial.values == [float(number)], (
+                f"trial {number} lost its completion"
+            )
+    for trial in trials.values():
+        if trial.state == TrialState.COMPLETE:
+            assert trial.values == [float(trial.number)] and "x" in trial.params, (
+                f"trial {trial.number} is half-written: {trial}"
+            )
+    assert sorted(trials) == list(range(len(trials))), "trial numbers have gaps"
+
+
+@pytest.mark.osk_requires("persistent", "durable")
+def test_acknowledged_writes_survive_sigkill(
+    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_quick: bool
+) -> None:
+    study = f"osk-{uuid.uuid4().hex}"
+    rng = random.Random(os.getpid())
+    acknowledged: dict[int, str] = {}
+    for _ in range(3 if osk_quick else 8):
+        acks = rng.randint(1, 40 if osk_quick else 120)
+        acknowledged.update(_write_until_killed(osk_target, osk_dir, study, acks))
+        _check(osk_open(), study, acknowledged)

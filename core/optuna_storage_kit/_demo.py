@@ -1,0 +1,111 @@
+"""``osk demo``: the seed use case at scale, timed."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import tempfile
+import time
+
+import optuna
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+import optuna_storage_kit as osk
+
+__all__ = ["DemoResult", "default_url", "print_results", "run"]
+
+DEFAULT_BACKEND = "sqlite-rust"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    backend: str
+    url: str
+    trials: int
+    seconds: float
+    best_value: float
+
+    @property
+    def trials_per_second(self) -> float:
+        return self.trials / self.seconds if self.seconds > 0 else float("inf")
+
+
+def default_url() -> str:
+    """A fresh SQLite file on the default backend, or memory if it is not installed."""
+    names = {b.name for b in osk.get_registry().backends()}
+    if DEFAULT_BACKEND in names:
+        directory = pathlib.Path(tempfile.mkdtemp(prefix="osk-demo-"))
+        return f"optuna+sqlite:///{directory / 'demo.db'}"
+    return "optuna+memory://"
+
+
+def objective(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", -10, 10)
+    y = trial.suggest_float("y", -10, 10)
+    z = trial.suggest_float("z", 1e-3, 1e3, log=True)
+    return (x - 2) ** 2 + (y + 1) ** 2 + (z - 10) ** 2 / 100
+
+
+def _sampler(name: str) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=0)
+    return optuna.samplers.RandomSampler(seed=0)
+
+
+def run_one(url: str, trials: int, sampler: str, console: Console | None) -> DemoResult:
+    """Optimize ``trials`` trials in a new study at ``url`` and time it."""
+    storage = osk.open_storage(url)
+    study = optuna.create_study(storage=storage, sampler=_sampler(sampler))
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=console is None,
+    ) as progress:
+        task = progress.add_task(f"{storage.backend_name}", total=trials)
+
+        def advance(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+            progress.advance(task)
+
+        start = time.perf_counter()
+        study.optimize(objective, n_trials=trials, callbacks=[advance])
+        seconds = time.perf_counter() - start
+    return DemoResult(storage.backend_name, str(storage.url), trials, seconds, study.best_value)
+
+
+def run(
+    *, url: str | None, trials: int, sampler: str, compare: bool, console: Console | None
+) -> list[DemoResult]:
+    """Run the demo on ``url`` (default: :func:`default_url`), then in memory if ``compare``."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        results = [run_one(url or default_url(), trials, sampler, console)]
+        if compare and results[0].backend != "memory":
+            results.append(run_one("optuna+memory://", trials, sampler, console))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return results
+
+
+def print_results(results: list[DemoResult], console: Console) -> None:
+    reference = next((r for r in results if r.backend == "memory"), None)
+    table = Table(title=f"osk demo: {results[0].trials} trials, 3 float params")
+    for column in ("backend", "URL", "seconds", "trials/s", "time vs memory", "best value"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        ratio = f"{r.seconds / reference.seconds:.2f}x" if reference else "-"
+        table.add_row(
+            r.backend,
+            r.url,
+            f"{r.seconds:.2f}",
+            f"{r.trials_per_second:,.0f}",
+            ratio,
+            f"{r.best_value:.4g}",
+        )
+    console.print(table)

@@ -1,0 +1,423 @@
+"""The ``osk`` command line: ``backends``, ``info``, ``demo``, ``copy``, ``bench``, ``dashboard``,
+``new-backend``.
+
+Plugins add their own subcommands through the ``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import pathlib
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+import optuna_storage_kit as osk
+from optuna_storage_kit import _demo
+
+__all__ = ["cli", "main"]
+
+_plugins_added = False
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console made per command, so that COLUMNS and redirection are honoured."""
+    return Console(stderr=stderr)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(osk.__version__, prog_name="osk")
+def cli() -> None:
+    """optuna-storage-kit: fast, certified storage backends for Optuna."""
+
+
+def get_cli() -> click.Group:
+    """Return the ``osk`` group with every plugin's commands added (once)."""
+    global _plugins_added
+    if not _plugins_added:
+        _plugins_added = True
+        osk.get_registry().add_commands(
+            cli, lambda m: _console(stderr=True).print(f"[yellow]warning:[/] {m}")
+        )
+    return cli
+
+
+def main() -> None:
+    """Entry point of the ``osk`` console script."""
+    get_cli()(prog_name="osk")
+
+
+@cli.command()
+@click.option("--options", "show_options", is_flag=True, help="Also list each backend's options.")
+def backends(show_options: bool) -> None:
+    """List the installed backends, their capabilities, and plugins that failed to load."""
+    out = _console()
+    registry = osk.get_registry()
+    conflicts = registry.conflicts()
+    table = Table(title="optuna-storage-kit backends")
+    for column in ("backend", "URL schemes", "version", "package", "capabilities", "status"):
+        table.add_column(column, overflow="fold")
+    for backend in registry.backends():
+        clashes = [s for s in backend.schemes if s in conflicts]
+        status = (
+            f"[red]conflict[/]: {', '.join(clashes)} also claimed by "
+            + ", ".join(n for s in clashes for n in conflicts[s] if n != backend.name)
+            if clashes
+            else "[green]ok[/]"
+        )
+        table.add_row(
+            backend.name,
+            ", ".join(f"optuna+{s}://" for s in backend.schemes),
+            backend.version,
+            registry.distribution_of(backend) or "-",
+            ", ".join(backend.capabilities.claimed()) or "-",
+            status,
+        )
+    for broken in registry.broken():
+        table.add_row(
+            broken.name,
+            "-",
+            "-",
+            broken.distribution or "-",
+            "-",
+            f"[red]broken[/]: {broken.error}",
+        )
+    out.print(table)
+    if show_options:
+        for backend in registry.backends():
+            options = Table(title=f"options of {backend.name}")
+            for column in ("option", "type", "default", "in URL", "meaning"):
+                options.add_column(column, overflow="fold")
+            for option in backend.all_options:
+                options.add_row(
+                    option.name,
+                    option.describe_type(),
+                    repr(option.default),
+                    "yes" if option.in_url else "no",
+                    option.help,
+                )
+            out.print(options)
+
+
+@cli.command()
+@click.argument("url")
+def info(url: str) -> None:
+    """Show the studies in the storage at URL, with trial counts by state."""
+    out = _console()
+    try:
+        storage = osk.open_storage(url)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    backend = osk.get_registry().backend_for(storage.url.scheme)
+    out.print(f"[bold]storage[/]  {storage.url}")
+    out.print(f"[bold]backend[/]  {backend.name} {backend.version}")
+    if backend.describe is not None:
+        for label, text in backend.describe(storage.inner).items():
+            out.print(f"[bold]{label}[/]  {text}")
+    studies = storage.get_all_studies()
+    if not studies:
+        out.print("no studies")
+        return
+    states = [s.name for s in optuna_trial_states()]
+    table = Table(title=f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}")
+    for column in ("study", "directions", "trials", *states, "best value"):
+        table.add_column(column, overflow="fold")
+    for study in studies:
+        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        counts = collections.Counter(t.state.name for t in trials)
+        table.add_row(
+            study.study_name,
+            ", ".join(d.name.lower() for d in study.directions),
+            str(len(trials)),
+            *(str(counts.get(s, 0)) for s in states),
+            _best_value(storage, study),
+        )
+    out.print(table)
+
+
+def optuna_trial_states() -> list[Any]:
+    from optuna.trial import TrialState
+
+    return list(TrialState)
+
+
+def _best_value(storage: osk.KitStorage, study: Any) -> str:
+    if len(study.directions) != 1:
+        return "(multi-objective)"
+    try:
+        return f"{storage.get_best_trial(study._study_id).value:.6g}"
+    except ValueError:
+        return "-"
+
+
+@cli.command()
+@click.option("--url", default=None, help="Storage URL (default: a fresh SQLite file, or memory).")
+@click.option("--trials", default=5000, show_default=True, help="Trials to run.")
+@click.option(
+    "--sampler", type=click.Choice(["random", "tpe"]), default="random", show_default=True
+)
+@click.option(
+    "--compare/--no-compare",
+    default=True,
+    show_default=True,
+    help="Also run the same study in memory and print the ratio.",
+)
+def demo(url: str | None, trials: int, sampler: str, compare: bool) -> None:
+    """Optimize a study of TRIALS trials on the default backend and print trials per second."""
+    out = _console()
+    try:
+        results = _demo.run(url=url, trials=trials, sampler=sampler, compare=compare, console=out)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    _demo.print_results(results, out)
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--study",
+    "studies",
+    multiple=True,
+    metavar="NAME",
+    help="Copy only this study (repeatable; default: every study in SRC).",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace a study of the same name in DST (deleted first)."
+)
+def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
+    """Copy studies from SRC to DST, then verify the copy field by field.
+
+    SRC and DST are storage URLs (optuna+..., or Optuna's own: sqlite:///x.db,
+    postgresql://...) or journal file paths (x.log). Nothing is written when a study already
+    exists in DST, unless --overwrite.
+    """
+    from optuna_storage_kit import _any_storage, _copy
+
+    out = _console()
+    _quiet_optuna()
+    try:
+        source, target = _any_storage.classify(src), _any_storage.classify(dst)
+        if source.same_store(target):
+            raise osk.StorageKitError("SRC and DST are the same storage; give another DST")
+        src_storage = _any_storage.open_any(source, must_exist=True)
+        dst_storage = _any_storage.open_any(target)
+        with _copy_progress(out) as (on_study, on_trial):
+            results = _copy.copy_studies(
+                src_storage,
+                dst_storage,
+                studies,
+                overwrite=overwrite,
+                on_study=on_study,
+                on_trial=on_trial,
+            )
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    table = Table(title=f"copied {source.shown} -> {target.shown}")
+    for column in ("study", "directions", "trials", "verified"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        table.add_row(r.study_name, ", ".join(r.directions), str(r.trials), "[green]yes[/]")
+    out.print(table)
+    total = sum(r.trials for r in results)
+    out.print(
+        f"{len(results)} stud{'y' if len(results) == 1 else 'ies'}, {total} trials copied and "
+        "verified (directions, attributes, states, params, distributions, values, intermediate "
+        "values, datetimes)",
+        soft_wrap=True,
+    )
+
+
+@cli.command()
+@click.argument("urls", nargs=-1, metavar="[URL]...")
+@click.option("--trials", default=1000, show_default=True, help="Trials per workload and storage.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Processes on one study, for storages that support several processes.",
+)
+@click.option(
+    "--workload",
+    "workloads",
+    multiple=True,
+    type=click.Choice(["random", "tpe", "get_all_trials"]),
+    help="Workloads to run (repeatable; default: all).",
+)
+@click.option(
+    "--baselines/--no-baselines",
+    default=True,
+    show_default=True,
+    help="Also run Optuna's RDBStorage (SQLite file) and JournalStorage (file).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="Write a PNG chart of trials/s and ratios to FILE (needs the [bench] extra).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="Write every measurement as JSON to FILE.",
+)
+def bench(
+    urls: tuple[str, ...],
+    trials: int,
+    workers: int,
+    workloads: tuple[str, ...],
+    baselines: bool,
+    plot: pathlib.Path | None,
+    json_path: pathlib.Path | None,
+) -> None:
+    """Time the standard workloads on each URL, Optuna's storages and memory, in one run.
+
+    Without URLs, measures fresh files on each installed file backend of ours (optuna+sqlite,
+    optuna+journal). Prints trials per second and the time ratio to the in-memory reference.
+    """
+    from optuna_storage_kit import _bench
+
+    out = _console()
+    if trials < 1 or workers < 1:
+        raise click.UsageError("--trials and --workers must be at least 1")
+    try:
+        if plot is not None:
+            from optuna_storage_kit import _bench_plot
+
+            _bench_plot._pyplot()  # fail now, not after the measurements
+        with tempfile.TemporaryDirectory(prefix="osk-bench-") as tmp:
+            directory = pathlib.Path(tmp)
+            with out.status("benchmarking") as status:
+                results = _bench.run(
+                    list(urls) or _bench.default_urls(directory),
+                    _bench.baseline_urls(directory) if baselines else [],
+                    trials=trials,
+                    workers=workers,
+                    workloads=workloads or _bench.WORKLOADS,
+                    on_progress=lambda line: status.update(f"benchmarking {line}"),
+                )
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    report = _bench.report(results, trials=trials, workers=workers)
+    table = Table(title=f"osk bench: {trials} trials per storage (ratio: time / in-memory time)")
+    for column in ("workload", "storage", "URL", "procs", "seconds", "trials/s", "ratio"):
+        table.add_column(column, overflow="fold")
+    for row in report["results"]:
+        table.add_row(
+            row["workload"],
+            row["label"],
+            row["url"],
+            str(row["workers"]),
+            f"{row['seconds']:.2f}",
+            f"{row['trials_per_second']:,.0f}",
+            f"{row['ratio_to_memory']:.1f}x",
+        )
+    out.print(table)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        out.print(f"wrote {json_path}")
+    if plot is not None:
+        from optuna_storage_kit import _bench_plot
+
+        _bench_plot.plot(report, plot)
+        out.print(f"wrote {plot}")
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="TCP port to listen on.")
+def dashboard(url: str, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the storage at URL (needs the [dashboard] extra).
+
+    URL is any storage osk copy accepts: optuna+..., sqlite:///x.db, postgresql://..., or a
+    journal file path. Stop it with Ctrl-C.
+    """
+    from optuna_storage_kit import _any_storage, _dashboard
+
+    out = _console(stderr=True)
+    try:
+        _dashboard._run_server()  # fail now if the extra is missing
+        shown = _any_storage.classify(url).shown
+        out.print(f"optuna-dashboard on {shown}: http://{host}:{port}/dashboard (Ctrl-C stops)")
+        _dashboard.serve(url, host=host, port=port)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        out.print("stopped")
+
+
+@cli.command("new-backend")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=pathlib.Path("."),
+    show_default=True,
+    help="Where to create the package directory osk-NAME.",
+)
+def new_backend(name: str, parent: pathlib.Path) -> None:
+    """Generate osk-NAME, a backend package for optuna+NAME:// URLs that passes osk certify.
+
+    It holds the entry point, the hook implementation, a working storage to replace (Optuna's
+    in-memory storage, one store per name), tests on the conformance kit's fixtures and a
+    tox.ini.
+    """
+    from optuna_storage_kit import _scaffold
+
+    out = _console()
+    try:
+        target = _scaffold.generate(name, parent)
+    except osk.StorageKitError as err:
+        raise click.ClickException(str(err)) from None
+    out.print(f"created {target}", soft_wrap=True)
+    out.print(
+        f"next: cd {target} && pip install -e '.[test]' && pytest && "
+        f"osk certify 'optuna+{name}://{{name}}' --quick",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _quiet_optuna() -> None:
+    """Keep Optuna's per-study INFO lines out of the tools' output."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@contextlib.contextmanager
+def _copy_progress(
+    out: Console,
+) -> Iterator[tuple[Callable[[str, int], None], Callable[[], None]]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        current: list[Any] = []
+
+        def on_study(name: str, n_trials: int) -> None:
+            current[:] = [progress.add_task(f"copying {name}", total=n_trials)]
+
+        def on_trial() -> None:
+            progress.advance(current[0])
+
+        yield on_study, on_trial
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import optuna_storage_kit as osk
+
+
+@pytest.fixture
+def registry() -> osk.Registry:
+    """An empty registry that loads no entry points."""
+    return osk.Registry(entry_points=False)
+
+
+@pytest.fixture
+def make_backend() -> Callable[..., osk.Backend]:
+    """Build a valid Backend descriptor whose storage is a fresh memory store."""
+    return _make_backend
+
+
+def _make_backend(
+    name: str = "fake", schemes: tuple[str, ...] = ("fake",), **kwargs: object
+) -> osk.Backend:
+    def open_fake(url: osk.StorageURL, options: object) -> object:
+        return osk.open_storage("optuna+memory://").inner
+
+    fields: dict[str, object] = {
+        "name": name,
+        "schemes": schemes,
+        "version": "1.0",
+        "spec_version": osk.SPEC_VERSION,
+        "open": open_fake,
+    }
+    fields.update(kwargs)
+    return osk.Backend(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def installed_plugins(tmp_path: Path) -> Iterator[Callable[[str, str, str], None]]:
+    """Install real plugin distributions (a module and a .dist-info with entry points) on sys.path.
+
+    Call it as ``install(dist_name, entry_point_name, module_source)``; the registry then finds
+    the plugin through importlib.metadata exactly as it finds a pip-installed one.
+    """
+    sys.path.insert(0, str(tmp_path))
+    modules: list[str] = []
+
+    def install(dist: str, entry_point: str, source: str) -> None:
+        module = f"osk_test_plugin_{dist.replace('-', '_')}"
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[optuna_storage_kit]\n{entry_point} = {module}\n")
+        modules.append(module)
+
+    yield install
+    sys.path.remove(str(tmp_path))
+    for module in modules:
+        sys.modules.pop(module, None)

@@ -1,0 +1,133 @@
+"""The backend as the core sees it: URL, options, capabilities, counters, describe."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import types
+
+import optuna
+import pytest
+from optuna.study._study_direction import StudyDirection
+from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
+from optuna_storage_kit.errors import InvalidOptionError, InvalidURLError
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def test_registered_with_honest_capabilities() -> None:
+    backend = osk.get_registry().backend_for("journal")
+    assert backend.name == "journal"
+    assert set(backend.capabilities.claimed()) == {
+        "thread_safe",
+        "multi_process",
+        "persistent",
+        "durable",
+        "heartbeat",
+        "counters",
+    }
+    names = {o.name for o in backend.all_options}
+    assert {"lock", "fsync", "fsync_interval", "snapshot_every", "heartbeat_interval"} <= names
+
+
+def test_url_forms(tmp_path: os.PathLike[str]) -> None:
+    absolute = os.path.join(str(tmp_path), "a.log")
+    storage = osk.open_storage(f"optuna+journal:///{absolute}")
+    assert storage.inner.path == absolute
+    cwd = os.getcwd()
+    os.chdir(str(tmp_path))
+    try:
+        relative = osk.open_storage("optuna+journal:///rel.log")
+        assert relative.inner.path == os.path.join(str(tmp_path), "rel.log")
+    finally:
+        os.chdir(cwd)
+    with pytest.raises(InvalidURLError, match="optuna\\+journal:///"):
+        osk.open_storage("optuna+journal://host/a.log")
+    with pytest.raises(FileNotFoundError, match="create it first"):
+        osk.open_storage(f"optuna+journal:///{tmp_path}/missing/dir/a.log")
+
+
+def test_bad_options_are_named(journal_path: str, helpers: types.ModuleType) -> None:
+    with pytest.raises(InvalidOptionError, match="'lock' must be one of"):
+        osk.open_storage(helpers.url(journal_path, lock="fcntl"))
+    with pytest.raises(InvalidOptionError, match="'fsync' must be one of"):
+        osk.open_storage(helpers.url(journal_path), fsync="sometimes")
+    assert not os.path.exists(journal_path)  # nothing created for a refused open
+
+
+@pytest.mark.parametrize(
+    ("policy", "fsyncs_per_trial"), [("interval", 0), ("never", 0), ("commit", 1), ("always", 6)]
+)
+def test_counters_per_trial(
+    journal_path: str, helpers: types.ModuleType, policy: str, fsyncs_per_trial: int
+) -> None:
+    storage = osk.open_storage(helpers.url(journal_path, fsync=policy))
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=1))
+    before = storage.osk_counters()
+    n = 20
+    study.optimize(
+        lambda t: (
+            t.suggest_float("a", 0, 1)
+            + t.suggest_float("b", 0, 1)
+            + t.suggest_int("c", 0, 3)
+            + t.suggest_float("d", 0, 1)
+        ),
+        n_trials=n,
+    )
+    after = storage.osk_counters()
+    # create, four params, finish: one append each, and no more.
+    assert after["commits"] - before["commits"] == 6 * n
+    assert after["fsyncs"] - before["fsyncs"] == fsyncs_per_trial * n
+
+
+def test_pickled_storage_reopens_the_file(journal_path: str, helpers: types.ModuleType) -> None:
+    storage = osk.open_storage(helpers.url(journal_path, lock="open"), heartbeat_interval=5)
+    sid = storage.create_new_study([StudyDirection.MAXIMIZE], "p")
+    copy = pickle.loads(pickle.dumps(storage))
+    tid = copy.create_new_trial(sid)
+    copy.set_trial_state_values(tid, TrialState.COMPLETE, [3.0])
+    assert storage.get_trial(tid).value == 3.0
+    assert copy.get_heartbeat_interval() == 5
+    assert copy.inner._journal.lock_kind == "open"
+
+
+def test_describe_for_osk_info(journal_path: str, helpers: types.ModuleType) -> None:
+    storage = osk.open_storage(helpers.url(journal_path))
+    storage.create_new_study([StudyDirection.MINIMIZE])
+    backend = osk.get_registry().backend_for("journal")
+    assert backend.describe is not None
+    facts = backend.describe(storage.inner)
+    assert facts["records"].startswith("1 (")
+    assert facts["lock"] == "flock" and facts["fsync"] == "interval"
+
+
+def test_deleted_study_takes_its_trials_but_not_their_ids(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    storage = osk.open_storage(helpers.url(journal_path))
+    doomed = storage.create_new_study([StudyDirection.MINIMIZE], "doomed")
+    gone = storage.create_new_trial(doomed)
+    storage.delete_study(doomed)
+    with pytest.raises(KeyError):
+        storage.get_trial(gone)
+    with pytest.raises(KeyError):
+        storage.set_trial_user_attr(gone, "k", 1)
+    kept = storage.create_new_study([StudyDirection.MINIMIZE], "doomed")
+    # Ids follow the order of the records, as in Optuna's replay of the same file.
+    assert storage.create_new_trial(kept) == gone + 1
+    assert helpers.optuna_journal(journal_path).get_trial(gone + 1).number == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file: no read-only file")
+def test_read_only_journal_reads_but_refuses_writes(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    storage = osk.open_storage(helpers.url(journal_path))
+    sid = storage.create_new_study([StudyDirection.MINIMIZE], "ro")
+    os.chmod(journal_path, 0o444)
+    reader = osk.open_storage(helpers.url(journal_path))
+    assert reader.get_study_id_from_name("ro") == sid
+    with pytest.raises(osk.StorageKitError, match="read-only"):
+        reader.create_new_trial(sid)

@@ -1,0 +1,74 @@
+"""Many processes on one journal file: no errors, every trial exactly once."""
+
+from __future__ import annotations
+
+import os
+import types
+
+import optuna
+import pytest
+from optuna.study._study_direction import StudyDirection
+from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+@pytest.mark.parametrize(("lock", "workers"), [("flock", 8), ("symlink", 4)])
+def test_processes_every_trial_once(
+    journal_path: str, helpers: types.ModuleType, lock: str, workers: int
+) -> None:
+    url = helpers.url(journal_path, lock=lock)
+    optuna.create_study(storage=osk.open_storage(url), study_name="p8")
+    n = 30
+    start = helpers.soon(5.0)
+    procs = [helpers.worker("optimize", url, "p8", str(n), start_at=start) for _ in range(workers)]
+    for proc in procs:
+        proc.communicate(timeout=300)
+    assert [proc.returncode for proc in procs] == [0] * workers
+    storage = osk.open_storage(url)
+    trials = storage.get_all_trials(0)
+    assert [t.number for t in trials] == list(range(workers * n))
+    assert len({t._trial_id for t in trials}) == workers * n
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(
+        set(t.params) == {"x", "y"} and t.intermediate_values == {0: t.params["x"]} for t in trials
+    )
+    assert len({t.user_attrs["pid"] for t in trials}) == workers
+    assert helpers.snapshot_of(helpers.optuna_journal(journal_path)) == helpers.snapshot_of(
+        storage
+    )
+
+
+def test_forked_child_reopens_the_file(journal_path: str, helpers: types.ModuleType) -> None:
+    """A flock is shared by an inherited file descriptor, so a forked child must reopen it."""
+    storage = osk.open_storage(helpers.url(journal_path, fsync="never"))
+    sid = storage.create_new_study([StudyDirection.MINIMIZE], "fork")
+    pid = os.fork()
+    if pid == 0:  # child: write with the inherited storage object, then leave at once
+        code = 0
+        try:
+            for _ in range(20):
+                tid = storage.create_new_trial(sid)
+                storage.set_trial_state_values(tid, TrialState.COMPLETE, [1.0])
+        except BaseException:
+            code = 1
+        os._exit(code)
+    for _ in range(20):
+        tid = storage.create_new_trial(sid)
+        storage.set_trial_state_values(tid, TrialState.COMPLETE, [2.0])
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    trials = storage.get_all_trials(sid)
+    assert [t.number for t in trials] == list(range(40))
+    assert sorted(t.value for t in trials) == [1.0] * 20 + [2.0] * 20
+
+
+def test_threads_share_one_storage(journal_path: str, helpers: types.ModuleType) -> None:
+    storage = osk.open_storage(helpers.url(journal_path))
+    study = optuna.create_study(storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=40, n_jobs=4)
+    trials = storage.get_all_trials(study._study_id)
+    assert [t.number for t in trials] == list(range(40))
+    assert all(t.state == TrialState.COMPLETE for t in trials)

@@ -1,5 +1,0 @@
-"""SQLite backend for optuna-storage-kit with a Rust core.
-
-Work in progress: this package registers no backend yet, so it claims no URL scheme."""
-
-__version__ = "0.1.0"

@@ -1,0 +1,450 @@
+"""``SqliteStorage``: Optuna's BaseStorage on the Rust core, in Optuna's RDB format."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Container, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, check_distribution_compatibility
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.study._frozen import FrozenStudy
+from optuna.study._study_direction import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from osk_sqlite import _schema
+from osk_sqlite._convert import Distributions, now, to_db_time, trial_from_record
+from osk_sqlite._native import NativeStore
+from osk_sqlite._view import StudyView
+
+__all__ = ["SqliteStorage"]
+
+_logger = logging.getLogger("osk_sqlite")
+_INHERITED: list[NativeStore] = []  # connections inherited through fork: never used, never closed
+_generation = [0]  # bumped in a forked child, so storages there reconnect (cheaper than getpid)
+
+
+def _after_fork_in_child() -> None:
+    _generation[0] += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+_RUNNING = TrialState.RUNNING
+_ONLY_WAITING = (TrialState.WAITING,)
+
+
+class SqliteStorage(BaseStorage, BaseHeartbeat):
+    """Optuna storage in one SQLite file, in the schema of Optuna's ``RDBStorage``.
+
+    Files are interchangeable with ``RDBStorage("sqlite:///same.db")`` and optuna-dashboard,
+    also while both run. Reads come from an in-process cache refreshed incrementally (finished
+    trials are immutable and read once); the writes of a trial this process runs are buffered
+    and committed in one transaction with its state change (or at its next heartbeat), so
+    other processes see a running trial's params only then.
+
+    Thread-safe (one lock; the GIL is released during SQLite I/O). Process-safe: open one
+    storage per process (a storage inherited through ``fork`` reconnects by itself); trial
+    numbers are unique and a WAITING trial is popped by exactly one worker.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout: float = 60.0,
+        synchronous: str = "normal",
+        write_behind: bool = False,
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+        heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.synchronous = synchronous
+        self.write_behind = write_behind
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
+        self._connect()
+
+    # -- connection --------------------------------------------------------------------------
+    def _connect(self) -> None:
+        self._lock = threading.RLock()
+        self._generation = _generation[0]
+        native = NativeStore(self.path, self.timeout, self.synchronous, self.write_behind)
+        found = native.versions()
+        if found is None:
+            t = _schema.template()
+            found = native.ensure_schema(
+                list(t.ddl), t.schema_version, t.library_version, t.alembic
+            )
+        _schema.check_versions(found, path=self.path)
+        self.versions = found
+        self._native = native
+        self._studies: dict[int, StudyView] = {}
+        self._trials: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
+        self._owned: set[int] = set()
+        self._dists = Distributions()
+
+    def _n(self) -> NativeStore:
+        if self._generation != _generation[0]:  # inherited through fork: never share it
+            _INHERITED.append(self._native)  # closing it here could disturb the parent's
+            self._connect()
+        return self._native
+
+    def __getstate__(self) -> dict[str, Any]:
+        keys = (
+            "path",
+            "timeout",
+            "synchronous",
+            "write_behind",
+            "heartbeat_interval",
+            "grace_period",
+        )
+        state = {k: self.__dict__[k] for k in keys}
+        state["heartbeat_stale_trial_callback"] = self.heartbeat_stale_trial_callback
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._connect()
+
+    def close(self) -> None:
+        """Close the connection (buffered writes of unfinished trials are dropped)."""
+        self._native.close()
+
+    def osk_counters(self) -> dict[str, int]:
+        """Deterministic counts for the kit: SQL ``statements`` run and ``commits``."""
+        statements, commits = self._n().counters()
+        return {"statements": statements, "commits": commits}
+
+    def remove_session(self) -> None:
+        pass
+
+    # -- studies -----------------------------------------------------------------------------
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        name = DEFAULT_STUDY_NAME_PREFIX + str(uuid.uuid4()) if study_name is None else study_name
+        with self._lock:
+            study_id = self._n().create_study(name, [d.name for d in directions])
+        _logger.info("A new study created in SQLite with name: %s", name)
+        return study_id
+
+    def delete_study(self, study_id: int) -> None:
+        with self._lock:
+            self._n().delete_study(study_id)
+            self._drop_study(study_id)
+
+    def _drop_study(self, study_id: int) -> None:
+        view = self._studies.pop(study_id, None)
+        if view is not None:
+            for trial in view.all():
+                self._trials.pop(trial._trial_id, None)
+                self._owned.discard(trial._trial_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        with self._lock:
+            self._n().set_study_attr(False, study_id, key, json.dumps(value))
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        with self._lock:
+            self._n().set_study_attr(True, study_id, key, json.dumps(value))
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        with self._lock:
+            return self._n().study_id_from_name(study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        with self._lock:
+            return self._n().study_name(study_id)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        with self._lock:
+            view = self._studies.get(study_id)
+            if view is None or view.directions is None:
+                directions = [StudyDirection[d] for d in self._n().study_directions(study_id)]
+                view = self._study(study_id)
+                view.directions = directions
+            return list(view.directions)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._lock:
+            return {k: json.loads(v) for k, v in self._n().study_attrs(False, study_id)}
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._lock:
+            return {k: json.loads(v) for k, v in self._n().study_attrs(True, study_id)}
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        with self._lock:
+            rows = self._n().all_studies()
+        return [
+            FrozenStudy(
+                study_name=name,
+                direction=None,
+                directions=[StudyDirection[d] for d in directions],
+                user_attrs={k: json.loads(v) for k, v in user},
+                system_attrs={k: json.loads(v) for k, v in system},
+                study_id=study_id,
+            )
+            for study_id, name, directions, user, system in rows
+        ]
+
+    # -- the in-process view -----------------------------------------------------------------
+    def _study(self, study_id: int) -> StudyView:
+        """The view of a study, brought up to date with other connections' writes."""
+        try:
+            reset, records = self._n().sync(study_id)
+        except KeyError:
+            self._drop_study(study_id)
+            raise
+        if reset:
+            self._drop_study(study_id)
+        view = self._studies.get(study_id)
+        if view is None:
+            view = self._studies[study_id] = StudyView()
+        for record in records:
+            trial = trial_from_record(record, self._dists)
+            if trial.state.is_finished():
+                self._owned.discard(trial._trial_id)  # finished by another process
+            for name, dist in trial.distributions.items():
+                view.param_dists.setdefault(name, dist)
+            view.place(trial)
+            self._trials[trial._trial_id] = (study_id, trial.number)
+        return view
+
+    def _locate(self, trial_id: int) -> tuple[int, StudyView, FrozenTrial]:
+        """Study id, view and current FrozenTrial of a trial (KeyError if there is none).
+
+        Finished trials (immutable) and this process's own trials come from the cache; any
+        other trial's study is synced first, so its state is current.
+        """
+        entry = self._trials.get(trial_id)
+        if entry is not None:
+            study_id, number = entry
+            view = self._studies[study_id]
+            trial = view.trials[number]
+            assert trial is not None
+            if trial.state.is_finished() or trial_id in self._owned:
+                return study_id, view, trial
+        else:
+            study_id = self._n().trial_study(trial_id)
+        view = self._study(study_id)
+        entry = self._trials.get(trial_id)
+        if entry is None:
+            raise KeyError(f"no trial with id {trial_id}")
+        trial = view.trials[entry[1]]
+        assert trial is not None
+        return study_id, view, trial
+
+    def _updatable(self, trial_id: int) -> tuple[int, StudyView, FrozenTrial]:
+        study_id, view, trial = self._locate(trial_id)
+        if trial.state.is_finished():
+            raise UpdateFinishedTrialError(
+                f"trial #{trial.number} (id {trial_id}) is already finished "
+                f"({trial.state.name}) and cannot be updated"
+            )
+        return study_id, view, trial
+
+    # -- trials ------------------------------------------------------------------------------
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        with self._lock:
+            view = self._studies.get(study_id) or self._study(study_id)
+            n = self._n()
+            if template_trial is None:
+                micros, local = now()
+                trial_id, number, _ = n.create_trial(study_id, micros)
+                trial = FrozenTrial(
+                    number=number,
+                    state=_RUNNING,
+                    value=None,
+                    values=None,
+                    datetime_start=local,
+                    datetime_complete=None,
+                    params={},
+                    distributions={},
+                    user_attrs={},
+                    system_attrs={},
+                    intermediate_values={},
+                    trial_id=trial_id,
+                )
+                self._owned.add(trial_id)
+            else:
+                trial_id, number = self._create_from(study_id, template_trial, view)
+                trial = copy.deepcopy(template_trial)
+                trial.number = number
+                trial._trial_id = trial_id
+            if number != len(view.trials):
+                view = self._study(study_id)  # other processes created trials meanwhile
+            view.place(trial)
+            self._trials[trial_id] = (study_id, number)
+            return trial_id
+
+    def _create_from(self, study_id: int, t: FrozenTrial, view: StudyView) -> tuple[int, int]:
+        params = []
+        for name, value in t.params.items():
+            dist = t.distributions[name]
+            if name in view.param_dists:
+                check_distribution_compatibility(view.param_dists[name], dist)
+            params.append((name, dist.to_internal_repr(value), self._dists.dump(dist)))
+        values = None
+        if t.values is not None:
+            values = [float(v) for v in t.values]
+        result = self._n().create_trial_from(
+            study_id,
+            t.state.name,
+            to_db_time(t.datetime_start),
+            to_db_time(t.datetime_complete),
+            values,
+            params,
+            [(int(s), float(v)) for s, v in t.intermediate_values.items()],
+            [(k, json.dumps(v)) for k, v in t.user_attrs.items()],
+            [(k, json.dumps(v)) for k, v in t.system_attrs.items()],
+        )
+        for name, dist in t.distributions.items():
+            view.param_dists.setdefault(name, dist)
+        return result
+
+    def _replace(self, view: StudyView, trial: FrozenTrial) -> None:
+        view.place(trial)
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        with self._lock:
+            _, view, trial = self._updatable(trial_id)
+            known = view.param_dists.get(param_name)
+            if known is not None:
+                check_distribution_compatibility(known, distribution)
+            self._n().set_param(
+                trial_id, param_name, param_value_internal, self._dists.dump(distribution)
+            )
+            view.param_dists[param_name] = distribution
+            trial = copy.copy(trial)
+            trial.params = {
+                **trial.params,
+                param_name: distribution.to_external_repr(param_value_internal),
+            }
+            trial.distributions = {**trial.distributions, param_name: distribution}
+            self._replace(view, trial)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        with self._lock:
+            trials = self._study(study_id).trials
+            trial = trials[trial_number] if 0 <= trial_number < len(trials) else None
+            if trial is None:
+                raise KeyError(f"no trial number {trial_number} in study id {study_id}")
+            return trial._trial_id
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        with self._lock:
+            study_id, view, trial = self._updatable(trial_id)
+            floats = None if values is None else [float(v) for v in values]
+            micros, local = now()
+            try:
+                changed, _ = self._n().set_state(trial_id, state.name, floats, micros)
+            except (UpdateFinishedTrialError, KeyError):
+                self._owned.discard(trial_id)
+                if trial_id in self._trials:  # finished elsewhere: re-read what other writers did
+                    self._n().forget_study(study_id)
+                    self._study(study_id)
+                raise
+            if not changed:
+                return False
+            trial = copy.copy(trial)
+            trial.state = state
+            if floats is not None:
+                trial.values = floats
+            if state == _RUNNING:
+                trial.datetime_start = local
+                self._owned.add(trial_id)
+            elif state.is_finished():
+                trial.datetime_complete = local
+                self._owned.discard(trial_id)
+            self._replace(view, trial)
+            return True
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        with self._lock:
+            _, view, trial = self._updatable(trial_id)
+            self._n().set_intermediate(trial_id, step, float(intermediate_value))
+            trial = copy.copy(trial)
+            trial.intermediate_values = {**trial.intermediate_values, step: intermediate_value}
+            self._replace(view, trial)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._set_trial_attr(False, trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._set_trial_attr(True, trial_id, key, value)
+
+    def _set_trial_attr(self, system: bool, trial_id: int, key: str, value: Any) -> None:
+        with self._lock:
+            _, view, trial = self._updatable(trial_id)
+            self._n().set_trial_attr(system, trial_id, key, json.dumps(value))
+            trial = copy.copy(trial)
+            if system:
+                trial.system_attrs = {**trial.system_attrs, key: value}
+            else:
+                trial.user_attrs = {**trial.user_attrs, key: value}
+            self._replace(view, trial)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            return self._locate(trial_id)[2]
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        with self._lock:
+            view = self._study(study_id)
+            if states == _ONLY_WAITING:  # asked before every trial: answer without a scan
+                trials = [view.trials[n] for n in sorted(view.waiting)]  # type: ignore[misc]
+                return copy.deepcopy(trials) if deepcopy else trials
+            trials = view.all()
+            if states is not None:
+                trials = [t for t in trials if t.state in states]
+            return copy.deepcopy(trials) if deepcopy else list(trials)
+
+    # -- heartbeat ---------------------------------------------------------------------------
+    def record_heartbeat(self, trial_id: int) -> None:
+        with self._lock:
+            self._n().record_heartbeat(trial_id)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval
+        with self._lock:
+            return self._n().stale_trials(study_id, float(grace))
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self.heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(
+        self,
+    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self.heartbeat_stale_trial_callback
+
+    def get_failed_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self.heartbeat_stale_trial_callback

@@ -1,0 +1,247 @@
+//! Incremental reads: what other connections changed since this one last looked.
+//!
+//! Reads come from the caller's cache; `sync` returns only what other connections changed
+//! since the last sync, found with `PRAGMA data_version` (one statement when nothing changed,
+//! ten whatever the study's size otherwise).
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+
+use crate::db::Db;
+use crate::error::{Result, StoreError};
+use crate::store::Store;
+use crate::trials::is_finished;
+
+/// One trial as read from the database:
+/// `(trial_id, number, state, datetime_start, datetime_complete, values, params,
+/// intermediate_values, user_attrs, system_attrs)`; datetimes are naive UTC strings.
+pub type TrialRecord = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Vec<f64>,
+    Vec<(String, f64, String)>,
+    Vec<(i64, f64)>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+);
+
+impl Store {
+    /// Trials of the study that other connections created or changed since the last sync
+    /// (all of them at the first sync). Trials this process owns are never returned.
+    ///
+    /// Returns `(reset, records)`: `reset` is true when the study id now names another study
+    /// (deleted and recreated elsewhere: SQLite reuses ids), so every cached trial of it is
+    /// void and `records` holds the whole new study.
+    pub fn sync(&mut self, study_id: i64) -> Result<(bool, Vec<TrialRecord>)> {
+        let dv = self.db.data_version()?;
+        let state = self.studies.entry(study_id).or_default();
+        if state.synced_at == Some(dv) {
+            return Ok((false, Vec::new()));
+        }
+        let known_name = state.name.clone();
+        let max_seen = state.max_seen;
+        // Re-read unfinished trials, including our own: another process may have finished
+        // one of ours (failed it for a stale heartbeat, or told it).
+        let mine = self
+            .owned
+            .iter()
+            .filter(|(_, p)| p.study_id == study_id)
+            .map(|(id, _)| *id);
+        let unfinished: Vec<String> = state
+            .unfinished
+            .iter()
+            .copied()
+            .chain(mine)
+            .map(|i| i.to_string())
+            .collect();
+        let result = self.db.read("reading trials", |db| {
+            let name: String = db
+                .row(
+                    "SELECT study_name FROM studies WHERE study_id = ?1",
+                    [study_id],
+                    |r| r.get(0),
+                )?
+                .ok_or_else(|| crate::store::no_study(study_id))?;
+            let reset = known_name.as_ref().is_some_and(|n| *n != name);
+            let records = if reset || unfinished.is_empty() {
+                read_trials(
+                    db,
+                    study_id,
+                    if reset { 0 } else { max_seen },
+                    "t.trial_id > ?2",
+                )?
+            } else {
+                let filter = format!(
+                    "(t.trial_id > ?2 OR t.trial_id IN ({}))",
+                    unfinished.join(",")
+                );
+                read_trials(db, study_id, max_seen, &filter)?
+            };
+            Ok((name, reset, records))
+        });
+        let (name, reset, mut records) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, StoreError::NotFound(_)) {
+                    self.studies.remove(&study_id);
+                }
+                return Err(e);
+            }
+        };
+        if reset {
+            self.studies.insert(study_id, Default::default());
+        }
+        let state = self.studies.entry(study_id).or_default();
+        state.name = Some(name);
+        for r in &records {
+            state.max_seen = state.max_seen.max(r.0);
+            self.max_trial_id.set(self.max_trial_id.get().max(r.0));
+            if is_finished(&r.2) {
+                state.unfinished.remove(&r.0);
+            } else if !self.owned.contains_key(&r.0) {
+                state.unfinished.insert(r.0);
+            }
+        }
+        state.synced_at = Some(dv);
+        // Our own trials stay as this process knows them, unless finished elsewhere: then
+        // the database's version wins and the buffered writes are void.
+        let owned = &mut self.owned;
+        records.retain(|r| {
+            if !owned.contains_key(&r.0) {
+                return true;
+            }
+            if is_finished(&r.2) {
+                owned.remove(&r.0);
+                return true;
+            }
+            false
+        });
+        Ok((reset, records))
+    }
+
+    /// Forget what is known about a study (e.g. after another storage object deleted it).
+    pub fn forget_study(&mut self, study_id: i64) {
+        self.studies.remove(&study_id);
+    }
+}
+
+fn loaded_value(v: Option<f64>, kind: &str) -> f64 {
+    match kind {
+        "INF_POS" => f64::INFINITY,
+        "INF_NEG" => f64::NEG_INFINITY,
+        "NAN" => f64::NAN,
+        _ => v.unwrap_or(f64::NAN),
+    }
+}
+
+fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Vec<TrialRecord>> {
+    let p = params![study_id, max_seen];
+    type Base = (i64, i64, String, Option<String>, Option<String>);
+    let base: Vec<Base> = db.rows(
+        &format!(
+            "SELECT t.trial_id, t.number, t.state, t.datetime_start, t.datetime_complete \
+             FROM trials t WHERE t.study_id = ?1 AND {filter} ORDER BY t.trial_id"
+        ),
+        p,
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        },
+    )?;
+    if base.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut index: HashMap<i64, usize> = HashMap::with_capacity(base.len());
+    let mut out: Vec<TrialRecord> = Vec::with_capacity(base.len());
+    for (i, (id, number, state, start, complete)) in base.into_iter().enumerate() {
+        index.insert(id, i);
+        out.push((
+            id,
+            number,
+            state,
+            start,
+            complete,
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ));
+    }
+    let join = |table: &str, cols: &str, order: &str| {
+        format!(
+            "SELECT c.trial_id, {cols} FROM {table} c JOIN trials t ON t.trial_id = c.trial_id \
+             WHERE t.study_id = ?1 AND {filter} ORDER BY c.trial_id, {order}"
+        )
+    };
+    let values: Vec<(i64, Option<f64>, String)> = db.rows(
+        &join("trial_values", "c.value, c.value_type", "c.objective"),
+        p,
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    for (id, v, kind) in values {
+        if let Some(&i) = index.get(&id) {
+            out[i].5.push(loaded_value(v, &kind));
+        }
+    }
+    let params_rows: Vec<(i64, String, f64, String)> = db.rows(
+        &join(
+            "trial_params",
+            "c.param_name, c.param_value, c.distribution_json",
+            "c.param_id",
+        ),
+        p,
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    for (id, name, v, dist) in params_rows {
+        if let Some(&i) = index.get(&id) {
+            out[i].6.push((name, v, dist));
+        }
+    }
+    let inter: Vec<(i64, i64, Option<f64>, String)> = db.rows(
+        &join(
+            "trial_intermediate_values",
+            "c.step, c.intermediate_value, c.intermediate_value_type",
+            "c.step",
+        ),
+        p,
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    for (id, step, v, kind) in inter {
+        if let Some(&i) = index.get(&id) {
+            out[i].7.push((step, loaded_value(v, &kind)));
+        }
+    }
+    for (system, table, order) in [
+        (false, "trial_user_attributes", "c.trial_user_attribute_id"),
+        (
+            true,
+            "trial_system_attributes",
+            "c.trial_system_attribute_id",
+        ),
+    ] {
+        let attrs: Vec<(i64, String, String)> =
+            db.rows(&join(table, "c.key, c.value_json", order), p, |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        for (id, key, json) in attrs {
+            if let Some(&i) = index.get(&id) {
+                if system {
+                    out[i].9.push((key, json));
+                } else {
+                    out[i].8.push((key, json));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,220 @@
+"""Counts, caching, threads, fork, options and URLs of the SQLite backend."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
+
+
+def _objective(trial: optuna.Trial) -> float:
+    return sum(trial.suggest_float(name, 0, 1) for name in ("x", "y", "z"))
+
+
+def _random_study(url: str) -> optuna.Study:
+    return optuna.create_study(storage=url, sampler=optuna.samplers.RandomSampler(seed=0))
+
+
+@pytest.mark.parametrize(
+    ("write_behind", "commits_per_trial", "statements_per_trial"),
+    [
+        # One commit to number the trial, one to store params + value + state together.
+        # create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, one INSERT for
+        # the 3 params, value, UPDATE, COMMIT; reads: one data_version per get_all_trials.
+        (True, 2, 11),
+        # The default: each of the 3 params is its own BEGIN, SELECT, INSERT, COMMIT.
+        (False, 5, 22),
+    ],
+)
+def test_statements_and_commits_per_trial_are_fixed(
+    url: str, write_behind: bool, commits_per_trial: int, statements_per_trial: int
+) -> None:
+    study = optuna.create_study(
+        storage=osk.open_storage(url, write_behind=write_behind),
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    study.optimize(_objective, n_trials=5)  # warm: the first sync reads the study once
+    before = study._storage.osk_counters()  # type: ignore[attr-defined]
+    study.optimize(_objective, n_trials=100)
+    after = study._storage.osk_counters()  # type: ignore[attr-defined]
+    assert after["commits"] - before["commits"] == 100 * commits_per_trial
+    assert after["statements"] - before["statements"] == 100 * statements_per_trial
+
+
+def test_second_get_all_trials_costs_one_statement(url: str) -> None:
+    writer = osk.open_storage(url)
+    study_id = writer.create_new_study([optuna.study.StudyDirection.MINIMIZE])
+    study = optuna.load_study(study_name=writer.get_study_name_from_id(study_id), storage=writer)
+    study.optimize(_objective, n_trials=300)
+    reader = osk.open_storage(url)
+    first = reader.osk_counters()["statements"]
+    trials = reader.get_all_trials(study_id, deepcopy=False)
+    load = reader.osk_counters()["statements"] - first
+    assert len(trials) == 300
+    # data_version, BEGIN, study name, trials, values, params, intermediates, 2 attrs, COMMIT:
+    # independent of the number of trials.
+    assert load == 10
+    again = reader.get_all_trials(study_id, deepcopy=False)
+    assert reader.osk_counters()["statements"] - first == load + 1
+    assert all(a is b for a, b in zip(trials, again, strict=True)), (
+        "finished trials are built once"
+    )
+    # One more trial elsewhere: the reader fetches only it; old objects are kept.
+    study.optimize(_objective, n_trials=1)
+    third = reader.get_all_trials(study_id, deepcopy=False)
+    assert len(third) == 301
+    assert all(a is b for a, b in zip(trials, third[:300], strict=True))
+    assert third[300].params == study.trials[300].params
+
+
+def test_threads_share_one_storage(url: str) -> None:
+    study = _random_study(url)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            study.optimize(_objective, n_trials=40)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(160))
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def _run_in_child(storage: osk.KitStorage, study_name: str) -> None:
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    study.optimize(_objective, n_trials=5)
+
+
+def test_storage_inherited_through_fork_reconnects(url: str) -> None:
+    study = _random_study(url)
+    study.optimize(_objective, n_trials=3)
+    child = multiprocessing.get_context("fork").Process(
+        target=_run_in_child, args=(study._storage, study.study_name)
+    )
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert [t.number for t in study.trials] == list(range(8))
+    study.optimize(_objective, n_trials=1)  # the parent's connection is intact
+    assert len(study.trials) == 9
+
+
+def test_pickled_storage_reopens_the_file(url: str) -> None:
+    import pickle
+
+    study = _random_study(url)
+    study.optimize(_objective, n_trials=2)
+    clone = pickle.loads(pickle.dumps(study._storage))
+    assert [t.number for t in clone.get_all_trials(study._study_id)] == [0, 1]
+
+
+def test_values_written_by_a_trial_reach_the_file_with_its_state(
+    url: str, db_path: Path, in_other_process: ModuleType
+) -> None:
+    query = in_other_process.query
+    study = optuna.create_study(storage=osk.open_storage(url, write_behind=True))
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("a", {"deep": [1, 2.5, None]})
+    trial.report(0.25, step=3)
+    assert query(db_path, "SELECT COUNT(*) FROM trial_params") == [[0]]
+    study.tell(trial, 1.0)
+    assert in_other_process.queries(
+        db_path,
+        "SELECT param_name FROM trial_params",
+        "SELECT key, value_json FROM trial_user_attributes",
+        "SELECT step, intermediate_value FROM trial_intermediate_values",
+    ) == [[["x"]], [["a", '{"deep": [1, 2.5, null]}']], [[3, 0.25]]]
+
+
+def test_by_default_each_write_is_committed_at_once(
+    url: str, db_path: Path, in_other_process: ModuleType
+) -> None:
+    study = optuna.create_study(storage=osk.open_storage(url))
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    assert in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_params") == [[1]]
+
+
+def test_heartbeat_makes_a_running_trial_visible(
+    url: str, db_path: Path, in_other_process: ModuleType
+) -> None:
+    study = optuna.create_study(storage=osk.open_storage(url, write_behind=True))
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    study._storage.record_heartbeat(trial._trial_id)
+    assert in_other_process.queries(
+        db_path, "SELECT COUNT(*) FROM trial_params", "SELECT COUNT(*) FROM trial_heartbeats"
+    ) == [[[1]], [[1]]]
+
+
+def test_wal_and_synchronous_settings(tmp_path: Path, in_other_process: ModuleType) -> None:
+    path = tmp_path / "full.db"
+    storage = osk.open_storage(f"optuna+sqlite:///{path}?synchronous=full")
+    assert storage.inner.synchronous == "full"
+    assert storage.inner.versions[0] == 12
+    assert in_other_process.query(path, "PRAGMA journal_mode") == [["wal"]]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("optuna+sqlite://host/x.db", "names a host"),
+        ("optuna+sqlite://", "names no file"),
+        ("optuna+sqlite:///:memory:", "names no file"),
+    ],
+)
+def test_bad_urls_say_how_to_fix_them(bad: str, message: str) -> None:
+    with pytest.raises(osk.InvalidURLError, match=message):
+        osk.open_storage(bad)
+
+
+def test_bad_options_are_refused(url: str) -> None:
+    with pytest.raises(osk.InvalidOptionError, match="synchronous"):
+        osk.open_storage(url + "?synchronous=sometimes")
+    with pytest.raises(osk.InvalidOptionError, match="timeout"):
+        osk.open_storage(url, timeout=-1)
+
+
+def test_a_directory_is_not_a_database(tmp_path: Path) -> None:
+    from osk_sqlite import SqliteStorageError
+
+    with pytest.raises(SqliteStorageError, match=r"opening the database file|unable to open"):
+        osk.open_storage(f"optuna+sqlite:///{tmp_path}")
+
+
+def test_backend_is_registered_with_honest_capabilities() -> None:
+    backend = osk.get_registry().backend_for("sqlite")
+    assert backend.name == "sqlite-rust"
+    assert set(backend.capabilities.claimed()) == {
+        "thread_safe",
+        "multi_process",
+        "persistent",
+        "durable",
+        "heartbeat",
+        "counters",
+    }
+    assert backend.problems() == []
+
+
+def test_describe_names_the_format(url: str) -> None:
+    storage = osk.open_storage(url)
+    backend = osk.get_registry().backend_for("sqlite")
+    assert backend.describe is not None
+    info = backend.describe(storage.inner)
+    assert "Optuna RDB schema 12" in info["format"]
