@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from optuna_storage_kit import HEARTBEAT_OPTIONS, InvalidOptionError, StorageURL
-
 from osk_postgres._config import OPTIONS, Settings
 from osk_postgres._core import AsyncCore
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import optuna_storage_kit as osk
 from optuna_storage_kit import Backend, Capabilities, StorageURL
-
 from osk_postgres._config import OPTIONS, Settings
 
 __all__ = ["open_postgres", "register_backends"]

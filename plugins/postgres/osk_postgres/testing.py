@@ -17,8 +17,9 @@ import hashlib
 import os
 from typing import Any
 
-import optuna_storage_kit as osk
 import sqlalchemy.engine
+
+import optuna_storage_kit as osk
 
 __all__ = ["factory"]
 

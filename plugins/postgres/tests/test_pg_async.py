@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 from osk_postgres import AsyncPostgresStorage
 
 from .conftest import kit_url

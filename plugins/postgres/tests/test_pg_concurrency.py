@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import optuna
-import optuna_storage_kit as osk
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 
 from ._workers import run_processes
 from .conftest import admin_execute, kit_url, rdb_url

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
+
+import optuna_storage_kit as osk
 
 from ._workers import objective
 from .conftest import kit_url

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 
 from .conftest import kit_url, rdb_url
 

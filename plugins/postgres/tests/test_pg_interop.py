@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
+
+import optuna_storage_kit as osk
 
 from .conftest import kit_url, rdb_url
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import optuna_storage_kit as osk
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+import optuna_storage_kit as osk
 
 from .conftest import kit_url
 

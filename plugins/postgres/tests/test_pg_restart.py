@@ -8,9 +8,10 @@ import threading
 import time
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
 
 from ._workers import objective
 from .conftest import admin_execute, kit_url

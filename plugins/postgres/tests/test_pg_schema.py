@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
+
+import optuna_storage_kit as osk
 from osk_postgres import SchemaVersionError
 
 from .conftest import admin_execute, create_database, drop_database, kit_url, rdb_url

@@ -6,9 +6,10 @@ import logging
 import os
 
 import optuna
-import optuna_storage_kit as osk
 import pytest
 from optuna.study import StudyDirection
+
+import optuna_storage_kit as osk
 
 from .conftest import admin_execute, kit_url
 

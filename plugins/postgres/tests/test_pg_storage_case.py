@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import optuna_storage_kit as osk
 import pytest
 from optuna.storages import BaseStorage
 from optuna.testing.pytest_storages import StorageTestCase
+
+import optuna_storage_kit as osk
 
 from .conftest import kit_url
 
