@@ -303,8 +303,13 @@ class AsyncCore(StudiesMixin, ReadsMixin):
     async def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
-        _step(step)
         owned = self._owned(trial_id)
+        if owned is None and not -(2**31) <= step < 2**31:
+            # Report a missing or finished trial as Optuna does, before the schema's limit.
+            state, _ = await self._state_of(trial_id)
+            if state in ("COMPLETE", "PRUNED", "FAIL"):
+                raise _not_updatable(trial_id, state)
+        _step(step)
         if owned is None:
             await self._apply(trial_id, Batch(inter={step: intermediate_value}))
             return

@@ -82,3 +82,8 @@ def test_trial_put_back_in_the_queue_is_found(storage: osk.KitStorage) -> None:
     waiting = storage.get_all_trials(study_id, states=(TrialState.WAITING,))
     assert [t._trial_id for t in waiting] == [first]
     assert storage.set_trial_state_values(first, TrialState.RUNNING)
+
+
+def test_missing_trial_is_reported_before_the_step_limit(storage: osk.KitStorage) -> None:
+    with pytest.raises(KeyError):
+        storage.set_trial_intermediate_value(10**6, 2**40, 1.0)
