@@ -8,6 +8,7 @@ database at once do not race (Optuna #1092).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from typing import TYPE_CHECKING, Any
@@ -98,14 +99,20 @@ async def ensure_schema(conn: Any, settings: Settings, run_blocking: Any) -> Non
         SchemaVersionError: The database holds another schema version.
     """
     versions = await _read_versions(conn)
-    if versions is None:
+    if versions is None or None in versions:  # no schema, or one being created right now
         await conn.execute("SELECT pg_advisory_lock($1)", _CREATE_LOCK_KEY)
         try:
             versions = await _read_versions(conn)
             if versions is None:
                 await run_blocking(_create_with_optuna, settings)
                 versions = await _read_versions(conn)
+            # Someone without our lock (RDBStorage itself) may still be writing the version
+            # rows: give it a moment before calling the schema foreign.
+            for _ in range(50):
+                if versions is not None and None not in versions:
+                    break
+                await asyncio.sleep(0.1)
+                versions = await _read_versions(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _CREATE_LOCK_KEY)
-    assert versions is not None
-    _check(versions, settings)
+    _check(versions or (None, None), settings)
