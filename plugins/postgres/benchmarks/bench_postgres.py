@@ -225,20 +225,20 @@ def _table(rows: dict[str, dict[str, float]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-# -- pytest-benchmark entry points (collected only with -o python_files='bench_*.py') ---------
+# -- pytest-benchmark entry points (collected only with -o python_files=bench_*.py) --
 def _record(benchmark: Any, fn: Callable[[], dict[str, dict[str, float]]]) -> Any:
     rows = benchmark.pedantic(fn, rounds=1, iterations=1)
     benchmark.extra_info.update({f"{k}.{m}": v for k, r in rows.items() for m, v in r.items()})
     return rows
 
 
-def bench_optimize_single_process(benchmark: Any) -> None:
+def test_optimize_single_process(benchmark: Any) -> None:
     with database() as db:
         rows = _record(benchmark, lambda: compare_single(db))
     assert rows["osk-postgres"]["speedup_vs_rdb"] > 1
 
 
-def bench_processes_one_study(benchmark: Any) -> None:
+def test_processes_one_study(benchmark: Any) -> None:
     with database() as db:
         rows = _record(benchmark, lambda: compare_processes(db))
     assert rows["osk-postgres"]["errors"] == 0 and rows["osk-postgres"]["each_trial_once"] == 1
