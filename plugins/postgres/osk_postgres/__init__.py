@@ -1,5 +1,24 @@
-"""Async Postgres backend for optuna-storage-kit (asyncpg).
+"""Async Postgres backend for optuna-storage-kit (asyncpg), in Optuna's RDB schema.
 
-Work in progress: this package registers no backend yet, so it claims no URL scheme."""
+``optuna+postgresql://user:password@host:port/database?pool_size=2&sslmode=require``
 
-__version__ = "0.1.0"
+* :class:`PostgresStorage` is what ``open_storage`` returns inside ``KitStorage``: Optuna's
+  synchronous ``BaseStorage`` over an async core on its own event-loop thread. Its ``aio``
+  attribute offers the same methods as coroutines.
+* :class:`AsyncPostgresStorage` is the native async API for asyncio applications.
+"""
+
+from osk_postgres._async import ASYNC_METHODS, AsyncPostgresStorage
+from osk_postgres._config import OPTIONS
+from osk_postgres._plugin import __version__
+from osk_postgres._schema import SchemaVersionError
+from osk_postgres._storage import PostgresStorage
+
+__all__ = [
+    "ASYNC_METHODS",
+    "OPTIONS",
+    "AsyncPostgresStorage",
+    "PostgresStorage",
+    "SchemaVersionError",
+    "__version__",
+]

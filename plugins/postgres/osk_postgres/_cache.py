@@ -1,0 +1,145 @@
+"""What one storage object remembers: finished trials (immutable, cached forever), the trials
+it runs itself (authoritative here, with writes not yet sent), and per-study read positions."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import threading
+from typing import Any
+
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.study._study_direction import StudyDirection
+from optuna.trial import FrozenTrial
+
+from osk_postgres import _rows
+
+__all__ = ["Batch", "Cache", "Owned", "StudyCache"]
+
+
+@dataclasses.dataclass
+class Batch:
+    """Writes for one trial that go to the server in one statement (``_sql.APPLY``)."""
+
+    params: dict[str, tuple[float, str]] = dataclasses.field(default_factory=dict)
+    values: list[float] | None = None
+    inter: dict[int, float] = dataclasses.field(default_factory=dict)
+    user: dict[str, str] = dataclasses.field(default_factory=dict)
+    system: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.params or self.values or self.inter or self.user or self.system)
+
+    def merge(self, other: Batch) -> None:
+        """Put ``other``'s writes under this batch's (this one is newer)."""
+        for mine, theirs in (
+            (self.params, other.params),
+            (self.inter, other.inter),
+            (self.user, other.user),
+            (self.system, other.system),
+        ):
+            merged = {**theirs, **mine}
+            mine.clear()
+            mine.update(merged)  # type: ignore[arg-type]
+        if self.values is None:
+            self.values = other.values
+
+    def args(self) -> tuple[Any, ...]:
+        """Bind arguments $6..$18 of ``_sql.APPLY``."""
+        values = [_rows.encode_value(v) for v in self.values or ()]
+        inter = [(s, *_rows.encode_intermediate(v)) for s, v in self.inter.items()]
+        return (
+            list(self.params),
+            [v for v, _ in self.params.values()],
+            [d for _, d in self.params.values()],
+            list(range(len(values))),
+            [v for v, _ in values],
+            [k for _, k in values],
+            [s for s, _, _ in inter],
+            [v for _, v, _ in inter],
+            [k for _, _, k in inter],
+            list(self.user),
+            list(self.user.values()),
+            list(self.system),
+            list(self.system.values()),
+        )
+
+    @classmethod
+    def of_trial(cls, trial: FrozenTrial) -> Batch:
+        """Everything a template trial carries."""
+        batch = cls()
+        for name, value in trial.params.items():
+            dist = trial.distributions[name]
+            batch.params[name] = (dist.to_internal_repr(value), distribution_to_json(dist))
+        if trial.values is not None:
+            batch.values = list(trial.values)
+        batch.inter = dict(trial.intermediate_values)
+        batch.user = {k: json.dumps(v) for k, v in trial.user_attrs.items()}
+        batch.system = {k: json.dumps(v) for k, v in trial.system_attrs.items()}
+        return batch
+
+
+@dataclasses.dataclass
+class Owned:
+    """A RUNNING trial this storage object created or claimed."""
+
+    study_id: int
+    trial: FrozenTrial
+    pending: Batch = dataclasses.field(default_factory=Batch)
+
+
+@dataclasses.dataclass
+class StudyCache:
+    """Per-study state: finished trials, others' unfinished ones, read positions."""
+
+    finished: dict[int, FrozenTrial] = dataclasses.field(default_factory=dict)
+    others: dict[int, FrozenTrial] = dataclasses.field(default_factory=dict)
+    max_seen: int = 0
+    waiting_floor: int = 0
+    dists: dict[str, BaseDistribution] = dataclasses.field(default_factory=dict)
+    directions: list[StudyDirection] | None = None
+
+
+class Cache:
+    """All cached state, guarded by one lock (never held across an await)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.studies: dict[int, StudyCache] = {}
+        self.owned: dict[int, Owned] = {}
+        self.finished: dict[int, FrozenTrial] = {}
+
+    def study(self, study_id: int) -> StudyCache:
+        with self.lock:
+            found = self.studies.get(study_id)
+            if found is None:
+                found = self.studies[study_id] = StudyCache()
+            return found
+
+    def drop_study(self, study_id: int) -> None:
+        with self.lock:
+            cached = self.studies.pop(study_id, None)
+            if cached is not None:
+                for trial_id in cached.finished:
+                    self.finished.pop(trial_id, None)
+            for trial_id in [t for t, o in self.owned.items() if o.study_id == study_id]:
+                del self.owned[trial_id]
+
+    def remember_finished(self, study_id: int, trial: FrozenTrial) -> None:
+        with self.lock:
+            sc = self.study(study_id)
+            sc.finished[trial._trial_id] = trial
+            sc.others.pop(trial._trial_id, None)
+            self.finished[trial._trial_id] = trial
+            for name, dist in trial.distributions.items():
+                sc.dists.setdefault(name, dist)
+
+    def lookup(self, trial_id: int) -> FrozenTrial | None:
+        """A copy of the trial if it is owned or finished and cached, else None."""
+        with self.lock:
+            owned = self.owned.get(trial_id)
+            if owned is not None:
+                return copy.deepcopy(owned.trial)
+            found = self.finished.get(trial_id)
+            return None if found is None else copy.deepcopy(found)

@@ -1,0 +1,150 @@
+"""Connection settings: from a StorageURL and validated options to what asyncpg needs."""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from optuna_storage_kit import InvalidOptionError, Option, StorageURL
+
+__all__ = ["OPTIONS", "SSL_MODES", "Settings"]
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+OPTIONS: tuple[Option, ...] = (
+    Option("pool_size", int, 2, "Connections per storage object (per process).", minimum=1),
+    Option(
+        "connect_timeout", float, 10.0, "Seconds to wait for one connection attempt.", minimum=0.1
+    ),
+    Option(
+        "reconnect_timeout",
+        float,
+        60.0,
+        "Seconds to keep retrying after the server went away (restart, network) before raising.",
+        minimum=0,
+    ),
+    Option(
+        "statement_timeout",
+        float,
+        None,
+        "Server-side limit in seconds for one statement; None leaves the server's setting.",
+        minimum=0,
+    ),
+    Option("sslmode", str, None, "TLS mode, as in libpq.", choices=SSL_MODES),
+    Option("sslrootcert", str, None, "File with the CA certificate(s) to verify the server."),
+    Option("sslcert", str, None, "File with the client certificate."),
+    Option("sslkey", str, None, "File with the client certificate's private key."),
+    Option(
+        "synchronous_commit",
+        str,
+        None,
+        "Postgres synchronous_commit for this backend's sessions; 'off' returns before the WAL "
+        "is flushed (survives client kills and clean restarts, not a server crash). "
+        "None leaves the server's setting.",
+        choices=("on", "off", "local", "remote_write", "remote_apply"),
+    ),
+    Option("application_name", str, "osk-postgres", "Shown in pg_stat_activity."),
+    Option(
+        "buffer_writes",
+        bool,
+        False,
+        "Keep params and attributes of this process's RUNNING trials in memory and write them "
+        "with the trial's next report or its end (fewer round trips; a killed process loses "
+        "the unwritten ones of its running trials).",
+    ),
+)
+"""The backend's own options (heartbeat options are added by the core)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything needed to connect, derived once at open.
+
+    Attributes:
+        url: The storage URL without query (its ``str`` masks the password).
+        options: The validated options.
+    """
+
+    url: StorageURL
+    options: Mapping[str, Any]
+
+    @property
+    def masked(self) -> str:
+        """The URL with the password masked, for messages."""
+        return self.url.render()
+
+    @property
+    def rdb_url_masked(self) -> str:
+        """The equivalent RDBStorage URL, password masked (for upgrade instructions)."""
+        return self.url.with_scheme("postgresql").render_as_string(hide_password=True)
+
+    def opt(self, name: str) -> Any:
+        return self.options.get(name)
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``asyncpg.connect`` / ``asyncpg.create_pool``."""
+        server_settings = {"application_name": self.opt("application_name") or "osk-postgres"}
+        timeout = self.opt("statement_timeout")
+        if timeout:
+            server_settings["statement_timeout"] = str(int(timeout * 1000))
+        if self.opt("synchronous_commit"):
+            server_settings["synchronous_commit"] = self.opt("synchronous_commit")
+        kwargs: dict[str, Any] = {
+            "host": self.url.host or "localhost",
+            "port": self.url.port or 5432,
+            "user": self.url.username,
+            "password": self.url.password,
+            "database": self.url.database,
+            "timeout": self.opt("connect_timeout"),
+            "server_settings": server_settings,
+        }
+        ssl_arg = self.ssl_argument()
+        if ssl_arg is not None:
+            kwargs["ssl"] = ssl_arg
+        return kwargs
+
+    def ssl_argument(self) -> ssl.SSLContext | str | None:
+        """The ``ssl`` argument for asyncpg: a mode string or an SSLContext built from files."""
+        mode = self.opt("sslmode")
+        files = [self.opt(k) for k in ("sslrootcert", "sslcert", "sslkey")]
+        if not any(files):
+            return mode
+        if mode in (None, "disable", "allow", "prefer"):
+            raise InvalidOptionError(
+                "sslrootcert/sslcert/sslkey need sslmode=require, verify-ca or verify-full "
+                f"(got sslmode={mode!r}) for {self.masked}"
+            )
+        root, cert, key = files
+        verify = mode in ("verify-ca", "verify-full")
+        if verify and not root:
+            raise InvalidOptionError(
+                f"sslmode={mode} needs sslrootcert=<CA file> to verify the server ({self.masked})"
+            )
+        try:
+            context = ssl.create_default_context(cafile=root if verify else None)
+            context.check_hostname = mode == "verify-full"
+            if not verify:
+                context.verify_mode = ssl.CERT_NONE
+            if cert:
+                context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as err:
+            raise InvalidOptionError(
+                f"cannot load the TLS files given for {self.masked}: {err}"
+            ) from None
+        return context
+
+    def psycopg2_query(self) -> dict[str, str]:
+        """TLS and timeout settings for the SQLAlchemy/psycopg2 engine used for the schema."""
+        query = {k: self.opt(k) for k in ("sslmode", "sslrootcert", "sslcert", "sslkey")}
+        query = {k: v for k, v in query.items() if v}
+        query["connect_timeout"] = str(max(1, int(self.opt("connect_timeout") or 10)))
+        return query
+
+    def heartbeat(self) -> tuple[int | None, int | None, Callable[..., Any] | None]:
+        return (
+            self.opt("heartbeat_interval"),
+            self.opt("grace_period"),
+            self.opt("heartbeat_stale_trial_callback"),
+        )

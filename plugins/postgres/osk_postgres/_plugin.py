@@ -1,0 +1,76 @@
+"""Registration with optuna-storage-kit: backend ``postgres`` for ``optuna+postgresql://``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna_storage_kit as osk
+from optuna_storage_kit import Backend, Capabilities, StorageURL
+from osk_postgres._config import OPTIONS, Settings
+
+__all__ = ["open_postgres", "register_backends"]
+
+
+def open_postgres(url: StorageURL, options: Mapping[str, Any]) -> Any:
+    """Open a :class:`~osk_postgres.PostgresStorage` (creating Optuna's schema if empty)."""
+    from osk_postgres._storage import PostgresStorage
+
+    if not url.database:
+        raise osk.InvalidURLError(
+            f"{url} names no database: write optuna+postgresql://user:pw@host:port/DBNAME"
+        )
+    return PostgresStorage(Settings(url, dict(options)))
+
+
+def _describe(storage: Any) -> dict[str, str]:
+    from osk_postgres._schema import alembic_head, schema_version
+
+    inner = getattr(storage, "inner", storage)
+    counters = inner.osk_counters() if hasattr(inner, "osk_counters") else {}
+    return {
+        "format": f"Optuna RDB schema {schema_version()} (alembic {alembic_head()}) on Postgres",
+        "driver": "asyncpg on an event-loop thread; pool_size="
+        f"{inner.settings.opt('pool_size') if hasattr(inner, 'settings') else '?'}",
+        "round trips so far": str(counters.get("round_trips", "?")),
+    }
+
+
+__version__ = "0.1.0"
+
+CAPABILITIES = Capabilities(
+    thread_safe=True,
+    multi_process=True,
+    multi_host=True,
+    persistent=True,
+    durable=True,
+    heartbeat=True,
+    async_api=True,
+    counters=True,
+)
+"""What the backend claims; durable holds with the default ``buffer_writes=False``."""
+
+THRESHOLDS = {
+    "random_5000.round_trips_per_trial": 6.2,
+    "random_5000.commits_per_trial": 5.1,
+}
+"""Limits for the conformance kit (counts per trial of its Random workload, 3 params)."""
+
+
+@osk.hookimpl
+def register_backends(register: Callable[[Backend], None]) -> None:
+    register(
+        Backend(
+            name="postgres",
+            schemes=("postgresql", "postgres"),
+            version=__version__,
+            spec_version=osk.SPEC_VERSION,
+            open=open_postgres,
+            capabilities=CAPABILITIES,
+            options=OPTIONS,
+            description="Postgres via asyncpg in Optuna's RDB schema (shares a database with "
+            "RDBStorage and optuna-dashboard).",
+            describe=_describe,
+            thresholds=THRESHOLDS,
+        )
+    )

@@ -1,0 +1,73 @@
+"""The native async API and the ``aio`` view of the synchronous storage."""
+
+from __future__ import annotations
+
+import asyncio
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+import optuna_storage_kit as osk
+from osk_postgres import AsyncPostgresStorage
+
+from .conftest import kit_url
+
+
+def test_async_storage_concurrent_tasks(empty_tables: str) -> None:
+    async def main() -> list[int]:
+        async with AsyncPostgresStorage(kit_url(empty_tables), pool_size=3) as storage:
+            study_id = await storage.create_new_study([StudyDirection.MINIMIZE], "aio")
+            ids = await asyncio.gather(*(storage.create_new_trial(study_id) for _ in range(30)))
+            dist = FloatDistribution(0, 1)
+            await asyncio.gather(
+                *(storage.set_trial_param(i, "x", n / 30, dist) for n, i in enumerate(ids))
+            )
+            await asyncio.gather(
+                *(
+                    storage.set_trial_state_values(i, TrialState.COMPLETE, [n / 30])
+                    for n, i in enumerate(ids)
+                )
+            )
+            trials = await storage.get_all_trials(study_id)
+            with pytest.raises(KeyError):
+                await storage.get_trial(max(ids) + 1000)
+            assert storage.osk_counters()["round_trips"] > 0
+            return sorted(t.number for t in trials)
+
+    assert asyncio.run(main()) == list(range(30))
+    # Everything is visible to a synchronous storage (and so to Optuna).
+    storage = osk.open_storage(kit_url(empty_tables))
+    study = optuna.load_study(study_name="aio", storage=storage)
+    assert len(study.trials) == 30
+    assert study.best_trial.params == {"x": 0.0}
+    storage.inner.close()
+
+
+def test_async_storage_needs_open(empty_tables: str) -> None:
+    storage = AsyncPostgresStorage(kit_url(empty_tables))
+    with pytest.raises(RuntimeError, match="not open"):
+        storage.get_all_studies  # noqa: B018
+
+
+def test_aio_view_of_sync_storage(empty_tables: str) -> None:
+    storage = osk.open_storage(kit_url(empty_tables))
+    study = optuna.create_study(study_name="view", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
+
+    async def main() -> tuple[int, list[int]]:
+        study_id = await storage.aio.get_study_id_from_name("view")
+        trial_id = await storage.aio.create_new_trial(study_id)
+        await storage.aio.set_trial_state_values(trial_id, TrialState.COMPLETE, [0.5])
+        trials = await storage.aio.get_all_trials(study_id, deepcopy=False)
+        return study_id, [t.number for t in trials]
+
+    study_id, numbers = asyncio.run(main())
+    assert study_id == study._study_id
+    assert numbers == [0, 1, 2, 3, 4]
+    assert len(study.trials) == 5
+    with pytest.raises(AttributeError):
+        storage.aio.not_a_method  # noqa: B018
+    storage.inner.close()

@@ -1,0 +1,48 @@
+"""Deterministic round trips and commits per trial (the figures the kit's checks use)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+import optuna_storage_kit as osk
+
+from ._workers import objective
+from .conftest import kit_url
+
+
+@pytest.mark.parametrize(
+    ("buffer_writes", "round_trips", "commits"),
+    [(False, 7, 6), (True, 3, 2)],
+    ids=["write-through", "buffered"],
+)
+def test_round_trips_per_trial(
+    empty_tables: str, buffer_writes: bool, round_trips: int, commits: int
+) -> None:
+    # At INFO level Optuna logs the best trial after each trial, which reads all trials.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = osk.open_storage(kit_url(empty_tables, buffer_writes=buffer_writes))
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(objective, n_trials=2)  # learns the three distributions once
+    before = storage.osk_counters()
+    study.optimize(objective, n_trials=20)
+    after = storage.osk_counters()
+    per_trial = {k: (after[k] - before[k]) / 20 for k in ("round_trips", "commits")}
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    # Per trial: look for enqueued trials, create, (3 params, 1 user attribute), finish.
+    assert per_trial == {"round_trips": round_trips, "commits": commits}
+    assert after["statements"] - before["statements"] == 20 * round_trips
+    storage.inner.close()
+
+
+def test_reads_of_finished_trials_are_cached(empty_tables: str) -> None:
+    storage = osk.open_storage(kit_url(empty_tables))
+    study = optuna.create_study(storage=storage)
+    study.optimize(objective, n_trials=10)
+    trials = study.get_trials(deepcopy=False)
+    before = storage.osk_counters()["round_trips"]
+    for trial in trials:
+        assert storage.get_trial(trial._trial_id).params == trial.params
+    study.get_trials()  # one incremental query, nothing new to read
+    assert storage.osk_counters()["round_trips"] - before == 1
+    storage.inner.close()
