@@ -24,7 +24,7 @@ import optuna_storage_kit as osk
 
 MemoryStorage = type(osk.open_storage("optuna+memory://").inner)
 
-MEMORY_CAPS = osk.Capabilities(thread_safe=True, heartbeat=True)
+MEMORY_CAPS = osk.Capabilities(thread_safe=True, heartbeat=True, large_steps=True)
 JOURNAL_CAPS = osk.Capabilities(
     thread_safe=True, multi_process=True, persistent=True, durable=True
 )
@@ -273,6 +273,19 @@ class _WrongBest(MemoryStorage):  # type: ignore[misc, valid-type]
 def wrong_best_trial(directory: str, **options: Any) -> BaseStorage:
     """Model: best trial of a maximizing study is its minimum."""
     return _memory(_WrongBest, directory, "wrong-best-trial", **options)
+
+
+class _TruncatedSteps(MemoryStorage):  # type: ignore[misc, valid-type]
+    """API: keeps only the low 32 bits of a step, as a 32-bit column would, without a word."""
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
+        super().set_trial_intermediate_value(trial_id, step & 0xFFFFFFFF, value)
+
+
+@_declare(osk.Capabilities(thread_safe=True, heartbeat=True))
+def truncates_large_steps(directory: str, **options: Any) -> BaseStorage:
+    """Does not claim large_steps, and truncates them instead of refusing: still a bug."""
+    return _memory(_TruncatedSteps, directory, "truncates_large_steps", **options)
 
 
 class _Slow(MemoryStorage):  # type: ignore[misc, valid-type]

@@ -61,7 +61,9 @@ def optuna_direction():  # type: ignore[no-untyped-def]
 
 def test_factory_from_url_declares_backend_facts(tmp_path: Path) -> None:
     factory = factory_from_url("optuna+memory://{name}", thresholds={"random_5000.ratio": 2})
-    assert factory.capabilities == osk.Capabilities(thread_safe=True, heartbeat=True)
+    assert factory.capabilities == osk.Capabilities(
+        thread_safe=True, heartbeat=True, large_steps=True
+    )
     assert factory.thresholds == {"random_5000.ratio": 2}
     assert factory.name == "memory"
     storage = factory(str(tmp_path))

@@ -49,6 +49,7 @@ BROKEN = {
     "ignores_deepcopy": "api",
     "ignores_state_filter": "api",
     "misses_stale_heartbeats": "api",
+    "truncates_large_steps": "api",
     "wrong_best_trial": "model",
     "ten_times_slower": "performance",
     "too_many_statements": "performance",

@@ -37,6 +37,10 @@ class Capabilities:
     async_api: bool = False
     """Offers awaitable versions of the storage methods (see the backend's docs)."""
 
+    large_steps: bool = False
+    """Intermediate-value steps beyond 32 bits (up to ``2**63 - 1``) are stored exactly.
+    Without it, such a step must still be stored exactly or refused with ``ValueError``."""
+
     counters: bool = False
     """The storage has ``osk_counters() -> dict[str, int]`` with deterministic operation counts
     (``statements``, ``round_trips``, ``fsyncs``, ``commits``: whichever apply)."""

@@ -121,7 +121,7 @@ def register_backends(register: Callable[[Backend], None]) -> None:
             version=__version__,
             spec_version=hookspecs.SPEC_VERSION,
             open=open_memory,
-            capabilities=Capabilities(thread_safe=True, heartbeat=True),
+            capabilities=Capabilities(thread_safe=True, heartbeat=True, large_steps=True),
             description="Reference backend: Optuna's InMemoryStorage, one process, no files.",
             describe=_describe,
         )

@@ -34,7 +34,7 @@ def test_builtin_memory_backend_is_discovered_through_its_entry_point() -> None:
     backend = registry.backend_for("memory")
     assert backend.name == "memory"
     assert registry.distribution_of(backend) == "optuna-storage-kit"
-    assert backend.capabilities.claimed() == ("thread_safe", "heartbeat")
+    assert backend.capabilities.claimed() == ("thread_safe", "heartbeat", "large_steps")
 
 
 def test_entry_points_are_loaded_lazily(installed_plugins: Install) -> None:

@@ -48,7 +48,9 @@ CAPABILITIES = Capabilities(
     async_api=True,
     counters=True,
 )
-"""What the backend claims; durable holds with the default ``buffer_writes=False``."""
+"""What the backend claims; durable holds with the default ``buffer_writes=False``. Not
+``large_steps``: Optuna's schema keeps intermediate-value steps in a 32-bit column here, so
+larger steps are refused with ValueError."""
 
 THRESHOLDS = {
     "random_5000.round_trips_per_trial": 6.2,

@@ -104,6 +104,7 @@ def register_backends(register: Callable[[osk.Backend], None]) -> None:
                 persistent=True,
                 durable=True,
                 heartbeat=True,
+                large_steps=True,
                 counters=True,
             ),
             options=OPTIONS,
