@@ -26,6 +26,7 @@ def test_registered_with_honest_capabilities() -> None:
         "persistent",
         "durable",
         "heartbeat",
+        "large_steps",
         "counters",
     }
     names = {o.name for o in backend.all_options}

@@ -207,6 +207,7 @@ def test_backend_is_registered_with_honest_capabilities() -> None:
         "persistent",
         "durable",
         "heartbeat",
+        "large_steps",
         "counters",
     }
     assert backend.problems() == []
