@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from optuna_storage_kit import errors
 from optuna_storage_kit._backend import Backend
 from optuna_storage_kit._capabilities import Capabilities
+from optuna_storage_kit._heartbeat import HeartbeatSettings
 from optuna_storage_kit._open import open_storage
 from optuna_storage_kit._options import HEARTBEAT_OPTIONS, Option
 from optuna_storage_kit._optuna_patch import install as _install_optuna_patch
@@ -48,6 +49,7 @@ __all__ = [
     "BrokenPlugin",
     "Capabilities",
     "DuplicateSchemeError",
+    "HeartbeatSettings",
     "IncompatiblePluginError",
     "InvalidOptionError",
     "InvalidURLError",

@@ -14,12 +14,12 @@ from typing import Any
 
 import optuna
 from optuna.storages import InMemoryStorage
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit import hookspecs
 from optuna_storage_kit._backend import Backend
 from optuna_storage_kit._capabilities import Capabilities
+from optuna_storage_kit._heartbeat import HeartbeatSettings
 from optuna_storage_kit._urls import StorageURL
 from optuna_storage_kit.errors import InvalidOptionError, InvalidURLError
 
@@ -28,7 +28,7 @@ __all__ = ["MemoryStorage", "register_backends"]
 _HEARTBEAT_KEYS = ("heartbeat_interval", "grace_period", "heartbeat_stale_trial_callback")
 
 
-class MemoryStorage(InMemoryStorage, BaseHeartbeat):
+class MemoryStorage(InMemoryStorage, HeartbeatSettings):
     """Optuna's InMemoryStorage with RDBStorage's heartbeat semantics.
 
     A trial is stale when it is RUNNING, has recorded at least one heartbeat, and its last one
@@ -55,8 +55,7 @@ class MemoryStorage(InMemoryStorage, BaseHeartbeat):
             self._heartbeats[trial_id] = time.monotonic()
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        assert self.heartbeat_interval is not None
-        grace = self.grace_period or 2 * self.heartbeat_interval
+        grace = self.stale_after()
         now = time.monotonic()
         with self._lock:
             running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
@@ -65,17 +64,6 @@ class MemoryStorage(InMemoryStorage, BaseHeartbeat):
                 for t in running
                 if t._trial_id in self._heartbeats and now - self._heartbeats[t._trial_id] > grace
             ]
-
-    def get_heartbeat_interval(self) -> int | None:
-        return self.heartbeat_interval
-
-    def get_heartbeat_stale_trial_callback(
-        self,
-    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self.heartbeat_stale_trial_callback
-
-    def get_failed_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self.heartbeat_stale_trial_callback
 
 
 _named: dict[str, MemoryStorage] = {}

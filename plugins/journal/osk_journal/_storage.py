@@ -13,12 +13,12 @@ from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal._storage import JournalOperation as Op
 from optuna.study._frozen import FrozenStudy
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_storage_kit import HeartbeatSettings
 from osk_journal._heartbeat import HeartbeatFile
 from osk_journal._journal import Journal
 
@@ -59,7 +59,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-class JournalFileStorage(BaseStorage, BaseHeartbeat):
+class JournalFileStorage(BaseStorage, HeartbeatSettings):
     """An Optuna storage kept in an append-only journal file, in Optuna's own journal format.
 
     The file is the one Optuna's ``JournalStorage(JournalFileBackend(path))`` reads and writes:
@@ -338,24 +338,12 @@ class JournalFileStorage(BaseStorage, BaseHeartbeat):
         self._heartbeats.record(trial_id)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        assert self.heartbeat_interval is not None
-        grace = self.grace_period or 2 * self.heartbeat_interval
+        grace = self.stale_after()
         with self._journal.mutex:
             state = self._sync()
             study = state.study(study_id)
             running = [t for t in sorted(study.active) if state.trials[t].state == 0]
         return self._heartbeats.stale(running, grace)
-
-    def get_heartbeat_interval(self) -> int | None:
-        return self.heartbeat_interval
-
-    def get_heartbeat_stale_trial_callback(
-        self,
-    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self.heartbeat_stale_trial_callback
-
-    def get_failed_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self.heartbeat_stale_trial_callback
 
 
 def _template_fields(template: FrozenTrial) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from optuna.distributions import BaseDistribution, check_distribution_compatibil
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study._frozen import FrozenStudy
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_storage_kit import HeartbeatSettings
 from osk_sqlite import _schema
 from osk_sqlite._convert import Distributions, now, to_db_time, trial_from_record
 from osk_sqlite._native import NativeStore
@@ -42,7 +42,7 @@ _RUNNING = TrialState.RUNNING
 _ONLY_WAITING = (TrialState.WAITING,)
 
 
-class SqliteStorage(BaseStorage, BaseHeartbeat):
+class SqliteStorage(BaseStorage, HeartbeatSettings):
     """Optuna storage in one SQLite file, in the schema of Optuna's ``RDBStorage``.
 
     Files are interchangeable with ``RDBStorage("sqlite:///same.db")`` and optuna-dashboard,
@@ -433,18 +433,6 @@ class SqliteStorage(BaseStorage, BaseHeartbeat):
             self._n().record_heartbeat(trial_id)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        assert self.heartbeat_interval is not None
-        grace = self.grace_period or 2 * self.heartbeat_interval
+        grace = self.stale_after()
         with self._lock:
             return self._n().stale_trials(study_id, float(grace))
-
-    def get_heartbeat_interval(self) -> int | None:
-        return self.heartbeat_interval
-
-    def get_heartbeat_stale_trial_callback(
-        self,
-    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self.heartbeat_stale_trial_callback
-
-    def get_failed_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self.heartbeat_stale_trial_callback
