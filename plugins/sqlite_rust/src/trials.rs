@@ -148,6 +148,26 @@ pub enum TrialWrite {
     },
 }
 
+impl Pending {
+    /// Add one write to the batch, whether it is buffered or written through at once.
+    pub fn push(&mut self, w: TrialWrite) {
+        match w {
+            TrialWrite::Param(n, v, d) => self.params.push((n, v, d)),
+            TrialWrite::Intermediate(s, v) => self.intermediates.push((s, v)),
+            TrialWrite::Attr {
+                system: true,
+                key,
+                json,
+            } => self.system_attrs.push((key, json)),
+            TrialWrite::Attr {
+                system: false,
+                key,
+                json,
+            } => self.user_attrs.push((key, json)),
+        }
+    }
+}
+
 impl Store {
     /// Create a RUNNING trial owned by this process, started at `now` (microseconds since the
     /// epoch, or the current time): `(trial_id, number, datetime_start)`.
@@ -182,30 +202,36 @@ impl Store {
     pub fn create_trial_from(&mut self, study_id: i64, t: &Template) -> Result<(i64, i64)> {
         let cached = self.studies.get(&study_id).and_then(|s| s.count);
         let floor = self.max_trial_id.get() + 1;
-        let (id, number, dv) =
-            self.db.write("creating a trial", |db| {
-                let dv = db.data_version()?;
-                let number = match cached {
-                    Some((n, at)) if at == dv => n,
-                    _ => {
-                        study_exists(db, study_id)?;
-                        count_trials(db, study_id)?
-                    }
-                };
-                db.exec(
+        let (id, number, dv) = self.db.write("creating a trial", |db| {
+            let dv = db.data_version()?;
+            let number = match cached {
+                Some((n, at)) if at == dv => n,
+                _ => {
+                    study_exists(db, study_id)?;
+                    count_trials(db, study_id)?
+                }
+            };
+            db.exec(
                 "INSERT INTO trials \
                  (trial_id, number, study_id, state, datetime_start, datetime_complete) \
                  VALUES (MAX(?6, (SELECT COALESCE(MAX(trial_id), 0) + 1 FROM trials)), \
                  ?1, ?2, ?3, ?4, ?5)",
-                params![number, study_id, t.state, t.datetime_start, t.datetime_complete, floor],
+                params![
+                    number,
+                    study_id,
+                    t.state,
+                    t.datetime_start,
+                    t.datetime_complete,
+                    floor
+                ],
             )?;
-                let id = db.last_id();
-                if let Some(values) = &t.values {
-                    write_values(db, id, values)?;
-                }
-                write_pending(db, id, &t.pending)?;
-                Ok((id, number, dv))
-            })?;
+            let id = db.last_id();
+            if let Some(values) = &t.values {
+                write_values(db, id, values)?;
+            }
+            write_pending(db, id, &t.pending)?;
+            Ok((id, number, dv))
+        })?;
         self.max_trial_id.set(self.max_trial_id.get().max(id));
         self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
         Ok((id, number))
@@ -224,37 +250,11 @@ impl Store {
     /// Buffer a write to an owned trial, or write it through for any other trial.
     pub fn write_trial(&mut self, trial_id: i64, w: TrialWrite) -> Result<()> {
         if let Some(p) = self.owned.get_mut(&trial_id).filter(|_| self.write_behind) {
-            match w {
-                TrialWrite::Param(n, v, d) => p.params.push((n, v, d)),
-                TrialWrite::Intermediate(s, v) => p.intermediates.push((s, v)),
-                TrialWrite::Attr {
-                    system: true,
-                    key,
-                    json,
-                } => p.system_attrs.push((key, json)),
-                TrialWrite::Attr {
-                    system: false,
-                    key,
-                    json,
-                } => p.user_attrs.push((key, json)),
-            }
+            p.push(w);
             return Ok(());
         }
         let mut p = Pending::default();
-        match w {
-            TrialWrite::Param(n, v, d) => p.params.push((n, v, d)),
-            TrialWrite::Intermediate(s, v) => p.intermediates.push((s, v)),
-            TrialWrite::Attr {
-                system: true,
-                key,
-                json,
-            } => p.system_attrs.push((key, json)),
-            TrialWrite::Attr {
-                system: false,
-                key,
-                json,
-            } => p.user_attrs.push((key, json)),
-        }
+        p.push(w);
         self.db.write("updating a trial", |db| {
             updatable_state(db, trial_id)?;
             write_pending(db, trial_id, &p)
