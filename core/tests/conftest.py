@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -62,3 +64,34 @@ def installed_plugins(tmp_path: Path) -> Iterator[Callable[[str, str, str], None
     sys.path.remove(str(tmp_path))
     for module in modules:
         sys.modules.pop(module, None)
+
+
+OskRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _run_osk(
+    *args: str | Path, check: bool = True, prelude: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run ``osk ARGS`` in a fresh interpreter, as a user would (``prelude`` runs first).
+
+    With ``check``, a non-zero exit fails the test with the command's output.
+    """
+    code = f"{prelude}\nfrom optuna_storage_kit.cli import main\nmain()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"osk {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def osk_cmd() -> OskRunner:
+    """``osk_cmd(*args, check=True, prelude="")``: run the ``osk`` command line."""
+    return _run_osk

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +13,14 @@ import pytest
 
 import optuna_storage_kit as osk
 
-
-def osk_cmd(*args: str, check: bool = True, prelude: str = "") -> subprocess.CompletedProcess[str]:
-    code = f"{prelude}\nfrom optuna_storage_kit.cli import main\nmain()"
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"osk {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+OskCmd = Callable[..., subprocess.CompletedProcess[str]]
+"""The ``osk_cmd`` fixture (core/tests/conftest.py): runs the osk command line."""
 
 
 @pytest.fixture(scope="module")
-def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
+def bench_run(
+    osk_cmd: OskCmd, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], Path, str]:
     tmp = tmp_path_factory.mktemp("bench")
     out = osk_cmd(
         "bench",
@@ -105,7 +96,7 @@ def test_plot_is_a_readable_png(bench_run: tuple[dict[str, Any], Path, str]) -> 
     assert has("#d62728"), "no bars for Optuna's baselines"
 
 
-def test_named_url_without_baselines(tmp_path: Path) -> None:
+def test_named_url_without_baselines(osk_cmd: OskCmd, tmp_path: Path) -> None:
     out = osk_cmd(
         "bench",
         "optuna+memory://bench-named",
@@ -128,7 +119,7 @@ def test_named_url_without_baselines(tmp_path: Path) -> None:
     assert "osk bench: 8 trials per storage" in out
 
 
-def test_bench_leaves_no_study_behind(tmp_path: Path) -> None:
+def test_bench_leaves_no_study_behind(osk_cmd: OskCmd, tmp_path: Path) -> None:
     import optuna
 
     journal = tmp_path / "user.log"
@@ -144,7 +135,7 @@ def test_bench_leaves_no_study_behind(tmp_path: Path) -> None:
     assert optuna.get_all_study_summaries(JournalStorage(JournalFileBackend(str(journal)))) == []
 
 
-def test_missing_matplotlib_names_the_extra(tmp_path: Path) -> None:
+def test_missing_matplotlib_names_the_extra(osk_cmd: OskCmd, tmp_path: Path) -> None:
     result = osk_cmd(
         "bench",
         "--plot",
@@ -157,7 +148,7 @@ def test_missing_matplotlib_names_the_extra(tmp_path: Path) -> None:
     assert not (tmp_path / "x.png").exists()
 
 
-def test_bad_location_is_a_clear_error() -> None:
+def test_bad_location_is_a_clear_error(osk_cmd: OskCmd) -> None:
     result = osk_cmd("bench", "nowhere", "--trials", "2", check=False)
     assert result.returncode != 0
     assert "'nowhere' is not a storage" in result.stderr

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -15,17 +15,8 @@ from click.testing import CliRunner
 import optuna_storage_kit as osk
 from optuna_storage_kit import cli
 
-
-def osk_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "optuna_storage_kit.cli", *args],
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=300,
-        env=env,
-    )
+OskCmd = Callable[..., subprocess.CompletedProcess[str]]
+"""The ``osk_cmd`` fixture (core/tests/conftest.py): runs the osk command line."""
 
 
 def test_console_script_is_installed() -> None:
@@ -36,14 +27,14 @@ def test_console_script_is_installed() -> None:
     assert result.stdout.strip() == f"osk, version {osk.__version__}"
 
 
-def test_backends_lists_the_reference_backend() -> None:
+def test_backends_lists_the_reference_backend(osk_cmd: OskCmd) -> None:
     out = osk_cmd("backends").stdout
     row = next(line for line in out.splitlines() if "optuna+memory://" in line)
     assert "memory" in row and "thread_safe, heartbeat" in row and "ok" in row
     assert "optuna-storage-kit" in row
 
 
-def test_backends_options() -> None:
+def test_backends_options(osk_cmd: OskCmd) -> None:
     out = osk_cmd("backends", "--options").stdout
     assert "options of memory" in out and "heartbeat_interval" in out
 
@@ -79,14 +70,14 @@ def test_info_shows_studies_and_states() -> None:
     assert cells[:8] == ["s1", "minimize", "4", "0", "3", "0", "0", "1"]
 
 
-def test_info_masks_password_in_errors() -> None:
+def test_info_masks_password_in_errors(osk_cmd: OskCmd) -> None:
     result = osk_cmd("info", "optuna+nosuch://bob:pa55word@host/db", check=False)
     assert result.returncode != 0
     assert "pa55word" not in result.stdout + result.stderr
     assert "no installed backend serves 'optuna+nosuch://'" in result.stderr
 
 
-def test_demo_reports_trials_per_second() -> None:
+def test_demo_reports_trials_per_second(osk_cmd: OskCmd) -> None:
     out = osk_cmd("demo", "--trials", "60", "--url", "optuna+memory://").stdout
     assert "osk demo: 60 trials" in out
     row = next(line for line in out.splitlines() if line.startswith("│ memory"))

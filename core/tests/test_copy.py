@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,17 +23,8 @@ from optuna_storage_kit import _copy
 PG_URL = os.environ.get("OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def osk_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "optuna_storage_kit.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"osk {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+OskCmd = Callable[..., subprocess.CompletedProcess[str]]
+"""The ``osk_cmd`` fixture (core/tests/conftest.py): runs the osk command line."""
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +148,7 @@ def journal(path: Path) -> JournalStorage:
 
 
 def test_round_trip_sqlite_journal_postgres_sqlite(
-    tmp_path: Path, source: str, pg_url: str
+    osk_cmd: OskCmd, tmp_path: Path, source: str, pg_url: str
 ) -> None:
     src = source
     log = tmp_path / "copy.log"
@@ -179,7 +169,7 @@ def test_round_trip_sqlite_journal_postgres_sqlite(
         assert study_view(back, name) == expected
 
 
-def test_copy_into_kit_backend_verifies(tmp_path: Path, source: str) -> None:
+def test_copy_into_kit_backend_verifies(osk_cmd: OskCmd, tmp_path: Path, source: str) -> None:
     src = source
     out = osk_cmd("copy", src, "optuna+memory://copy-target", "--study", "multi").stdout
     assert "1 study, 5 trials copied and verified" in out
@@ -187,7 +177,7 @@ def test_copy_into_kit_backend_verifies(tmp_path: Path, source: str) -> None:
     assert "minimize, maximize" in row and "yes" in row
 
 
-def test_refuses_to_overwrite_without_flag(tmp_path: Path, source: str) -> None:
+def test_refuses_to_overwrite_without_flag(osk_cmd: OskCmd, tmp_path: Path, source: str) -> None:
     src = source
     dst = tmp_path / "dst.log"
     existing = optuna.create_study(storage=journal(dst), study_name="single")
@@ -205,7 +195,7 @@ def test_refuses_to_overwrite_without_flag(tmp_path: Path, source: str) -> None:
         assert study_view(journal(dst), name) == study_view(src, name)
 
 
-def test_study_selection_and_errors(tmp_path: Path, source: str) -> None:
+def test_study_selection_and_errors(osk_cmd: OskCmd, tmp_path: Path, source: str) -> None:
     src = source
     dst = f"sqlite:///{tmp_path / 'dst.db'}"
     osk_cmd("copy", src, dst, "--study", "multi")
@@ -229,7 +219,7 @@ def test_study_selection_and_errors(tmp_path: Path, source: str) -> None:
     assert [s.study_name for s in optuna.get_all_study_summaries(dst)] == ["multi"]
 
 
-def test_password_never_shown(tmp_path: Path, source: str) -> None:
+def test_password_never_shown(osk_cmd: OskCmd, tmp_path: Path, source: str) -> None:
     src = source
     result = osk_cmd("copy", src, "postgresql://bob:s3cr3t-pw@127.0.0.1:1/nodb", check=False)
     assert result.returncode != 0
@@ -252,7 +242,7 @@ KIT_SCHEMES = [s for s in ("sqlite", "journal", "postgresql") if s in osk.get_re
 
 @pytest.mark.parametrize("scheme", KIT_SCHEMES)
 def test_round_trip_through_installed_kit_backend(
-    tmp_path: Path, source: str, scheme: str, pg_databases: Callable[[], str]
+    osk_cmd: OskCmd, tmp_path: Path, source: str, scheme: str, pg_databases: Callable[[], str]
 ) -> None:
     if scheme == "postgresql":
         middle = "optuna+" + pg_databases()
