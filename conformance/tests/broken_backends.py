@@ -1,4 +1,4 @@
-"""Backends for the kit's own proof: two correct ones and several each broken in one way.
+"""Backends for the kit's own proof: three correct ones and several each broken in one way.
 
 Each is a conformance factory ``callable(directory, **options)``; the broken ones wrap a correct
 store and change one behaviour. The kit must fail each in the category named in its docstring
@@ -326,6 +326,53 @@ def loses_writes_on_kill(directory: str, **options: Any) -> BaseStorage:
     """Durability: buffers writes and flushes late, so SIGKILL loses acknowledged ones."""
     backend = _BufferedFile(str(Path(directory) / "journal.log"))
     return _kit(_Journal(backend), "loses-writes-on-kill", JOURNAL_CAPS)
+
+
+class _WriteBehind(_Journal):
+    """Keeps a running trial's params and user attributes in memory until its state changes,
+    then appends them before the state: Optuna's persistence contract, nothing more."""
+
+    def __init__(self, backend: JournalFileBackend) -> None:
+        super().__init__(backend)
+        self._held: dict[int, list[tuple[str, tuple[Any, ...]]]] = {}
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        if template_trial is None:
+            self._held[trial_id] = []
+        return trial_id
+
+    def set_trial_param(self, trial_id: int, *args: Any) -> None:
+        self._hold_or_write(trial_id, "set_trial_param", args)
+
+    def set_trial_user_attr(self, trial_id: int, *args: Any) -> None:
+        self._hold_or_write(trial_id, "set_trial_user_attr", args)
+
+    def _hold_or_write(self, trial_id: int, name: str, args: tuple[Any, ...]) -> None:
+        if trial_id in self._held:
+            self._held[trial_id].append((name, args))
+        else:
+            getattr(super(), name)(trial_id, *args)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        for name, args in self._held.pop(trial_id, []):
+            getattr(super(), name)(trial_id, *args)
+        return super().set_trial_state_values(trial_id, state, values)
+
+
+@_declare(JOURNAL_CAPS)
+def write_behind_reference(directory: str, **options: Any) -> BaseStorage:
+    """Correct for ``durable``: a running trial's writes wait for its state change."""
+    backend = JournalFileBackend(str(Path(directory) / "journal.log"))
+    return _kit(_WriteBehind(backend), "write-behind-reference", JOURNAL_CAPS)
+
+
+@_declare(dataclasses.replace(JOURNAL_CAPS, write_through=True))
+def write_behind_claims_write_through(directory: str, **options: Any) -> BaseStorage:
+    """Durability: claims write_through, but a running trial's writes wait in memory."""
+    backend = JournalFileBackend(str(Path(directory) / "journal.log"))
+    caps = dataclasses.replace(JOURNAL_CAPS, write_through=True)
+    return _kit(_WriteBehind(backend), "write-behind-claims-write-through", caps)
 
 
 class _Chatty(MemoryStorage):  # type: ignore[misc, valid-type]

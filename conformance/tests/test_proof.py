@@ -45,6 +45,7 @@ BROKEN = {
     "reuses_trial_numbers": "concurrency",
     "pops_waiting_twice": "concurrency",
     "loses_writes_on_kill": "durability",
+    "write_behind_claims_write_through": "durability",
     "mutable_finished_trials": "api",
     "ignores_deepcopy": "api",
     "ignores_state_filter": "api",
@@ -73,6 +74,8 @@ CORRECT = {
     # The categories the memory backend cannot reach (processes, durability), and the API;
     # its performance is Optuna's journal's and its model run would only repeat memory's.
     "journal_reference": ("api", "concurrency", "durability", "capabilities", "serialization"),
+    # Optuna's persistence contract, and no more, is what ``durable`` asks.
+    "write_behind_reference": ("durability",),
 }
 
 

@@ -29,7 +29,16 @@ class Capabilities:
     """Data outlives the process: reopening the same URL shows what was written before."""
 
     durable: bool = False
-    """A write that returned survives a kill (SIGKILL) of the writing process."""
+    """Optuna's persistence contract survives a kill (SIGKILL) of the writing process: once a
+    call returns, every study write and every change of a trial's state (its creation included)
+    is stored, together with all earlier writes to that trial (params, attributes, intermediate
+    values). A running trial's own writes may wait for its next state change. This is what
+    Optuna documents for its storages (``optuna.storages._CachedStorage``, "Data persistence").
+    """
+
+    write_through: bool = False
+    """Stronger than ``durable``: *every* write that returned survives a kill, including the
+    params, attributes and intermediate values of a trial that is still running."""
 
     heartbeat: bool = False
     """Supports ``heartbeat_interval``, ``grace_period`` and the stale-trial callback."""
@@ -44,6 +53,10 @@ class Capabilities:
     counters: bool = False
     """The storage has ``osk_counters() -> dict[str, int]`` with deterministic operation counts
     (``statements``, ``round_trips``, ``fsyncs``, ``commits``: whichever apply)."""
+
+    def __post_init__(self) -> None:
+        if self.write_through and not self.durable:
+            raise ValueError("the write_through capability implies durable: claim both")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

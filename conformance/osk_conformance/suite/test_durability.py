@@ -2,9 +2,12 @@
 
 A child process writes trials through the backend and prints an acknowledgement after each call
 returns; it is killed with SIGKILL after a random number of acknowledgements, and the store is
-reopened. Every acknowledged write must be there, the store must open, and nothing may be
-half-written (a COMPLETE trial has its parameter, attribute and value). Several rounds write to
-the same store, so recovery after a kill is tested too.
+reopened. The store must open, nothing may be half-written (a COMPLETE trial has its parameter,
+attribute and value), and what was acknowledged must be there: for a ``durable`` backend,
+Optuna's persistence contract (every trial creation and completion, with all the trial's earlier
+writes); for a ``write_through`` backend, every acknowledged write, a running trial's parameter
+and attribute included. Several rounds write to the same store, so recovery after a kill is
+tested too.
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ def _write_until_killed(target: Target, directory: Path, study: str, acks: int) 
     return acknowledged
 
 
-def _check(storage: BaseStorage, study_name: str, acknowledged: dict[int, str]) -> None:
+def _check(
+    storage: BaseStorage, study_name: str, acknowledged: dict[int, str], write_through: bool
+) -> None:
     study = optuna.load_study(study_name=study_name, storage=storage)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     lost = sorted(n for n in acknowledged if n not in trials)
@@ -78,6 +83,8 @@ def _check(storage: BaseStorage, study_name: str, acknowledged: dict[int, str]) 
     for number, stage in acknowledged.items():
         trial = trials[number]
         level = STAGE_ORDER[stage]
+        if not write_through and level < STAGE_ORDER["complete"]:
+            continue  # a running trial's own writes may wait for its state change
         if level >= 1:
             assert trial.params.get("x") == number / 1000, f"trial {number} lost its param"
         if level >= 2:
@@ -106,4 +113,4 @@ def test_acknowledged_writes_survive_sigkill(
     for _ in range(3 if osk_quick else 8):
         acks = rng.randint(1, 40 if osk_quick else 120)
         acknowledged.update(_write_until_killed(osk_target, osk_dir, study, acks))
-        _check(osk_open(), study, acknowledged)
+        _check(osk_open(), study, acknowledged, osk_target.capabilities.write_through)
