@@ -105,15 +105,13 @@ impl NativeStore {
     /// Buffer a write to a trial this process owns while holding the GIL (it is a push onto
     /// a vector, no I/O); write any other trial through with the GIL released.
     fn write_trial(&self, py: Python<'_>, trial_id: i64, w: TrialWrite) -> PyResult<()> {
-        let w = {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_mut() {
-                Some(store) if store.buffers(trial_id) => {
-                    return store.write_trial(trial_id, w).map_err(to_py)
-                }
-                _ => w,
+        // try_lock: if another thread is in I/O (a flush waiting for another process's
+        // lock, say), wait for it below with the GIL released, not here holding it.
+        if let Ok(mut guard) = self.inner.try_lock() {
+            if let Some(store) = guard.as_mut().filter(|s| s.buffers(trial_id)) {
+                return store.write_trial(trial_id, w).map_err(to_py);
             }
-        };
+        }
         self.with(py, move |s| s.write_trial(trial_id, w))
     }
 }
@@ -125,7 +123,7 @@ fn versions_tuple(v: Versions) -> VersionTuple {
 #[pymethods]
 impl NativeStore {
     #[new]
-    #[pyo3(signature = (path, timeout = 60.0, synchronous = "normal", write_behind = false))]
+    #[pyo3(signature = (path, timeout = 60.0, synchronous = "normal", write_behind = true))]
     fn new(
         py: Python<'_>,
         path: String,
@@ -318,6 +316,11 @@ impl NativeStore {
         self.with(py, move |s| {
             s.set_state(trial_id, &state, values.as_deref(), now)
         })
+    }
+
+    /// Commit the buffered writes of every running trial this process owns.
+    fn flush(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |s| s.flush())
     }
 
     fn record_heartbeat(&self, py: Python<'_>, trial_id: i64) -> PyResult<()> {

@@ -60,7 +60,8 @@ pub struct Store {
     pub(crate) db: Db,
     pub(crate) studies: HashMap<i64, StudyState>,
     pub(crate) owned: HashMap<i64, Pending>,
-    /// Buffer the writes of owned trials until their state changes (`write_behind=true`).
+    /// Buffer the writes of owned trials until their state changes, a heartbeat or a flush
+    /// (`write_behind`, on by default; off, every write is committed at once).
     pub write_behind: bool,
     /// The largest study and trial ids this process has created or read. Optuna's schema has
     /// no AUTOINCREMENT, so SQLite would hand a deleted study's or trial's id out again; new
@@ -86,7 +87,7 @@ impl Store {
             db: Db::open(path, timeout, sync)?,
             studies: HashMap::new(),
             owned: HashMap::new(),
-            write_behind: false,
+            write_behind: true,
             max_study_id: Cell::new(0),
             max_trial_id: Cell::new(0),
         })

@@ -270,6 +270,43 @@ fn heartbeat_flushes_and_marks_stale() {
 }
 
 #[test]
+fn flush_commits_every_running_trial_and_drops_those_finished_elsewhere() {
+    let t = TempDb::new("flush");
+    let mut a = t.open();
+    let mut b = t.open();
+    let study = a.create_study("s", &mins()).unwrap();
+    let (kept, _, _) = a.create_trial(study, None).unwrap();
+    let (failed, _, _) = a.create_trial(study, None).unwrap();
+    let (idle, _, _) = a.create_trial(study, None).unwrap();
+    assert_eq!(a.flush().unwrap(), 0, "nothing buffered: no transaction");
+    for tid in [kept, failed] {
+        a.write_trial(tid, TrialWrite::Param("x".into(), 2.0, "{}".into()))
+            .unwrap();
+    }
+    b.sync(study).unwrap();
+    assert!(b.set_state(failed, "FAIL", None, None).unwrap().0);
+    let before = a.counters();
+    assert_eq!(a.flush().unwrap(), 1);
+    assert_eq!(a.counters().1 - before.1, 1, "one commit for all trials");
+    let seen = b.sync(study).unwrap().1;
+    let params = |tid: i64| seen.iter().find(|r| r.0 == tid).unwrap().6.len();
+    assert_eq!(
+        params(kept),
+        1,
+        "the running trial's param is visible after the flush"
+    );
+    assert!(a.owns(kept) && a.owns(idle));
+    assert!(
+        !a.owns(failed),
+        "a trial finished elsewhere is no longer held"
+    );
+    let before = a.counters();
+    assert_eq!(a.flush().unwrap(), 0, "buffers were emptied");
+    assert_eq!(a.counters(), before);
+    assert!(a.set_state(kept, "COMPLETE", Some(&[1.0]), None).unwrap().0);
+}
+
+#[test]
 fn a_recreated_study_id_resets_the_cache() {
     let t = TempDb::new("reuse");
     let mut a = t.open();

@@ -349,6 +349,47 @@ impl Store {
         Ok(())
     }
 
+    /// Commit the buffered writes of every owned trial, in one transaction: what a timed
+    /// flush does, so other processes see a long-running trial's params. A trial finished
+    /// elsewhere in the meantime (failed as stale, say) is dropped with its buffer, as its
+    /// state change would have been refused. Returns the number of trials written.
+    pub fn flush(&mut self) -> Result<usize> {
+        let ids: Vec<i64> = self
+            .owned
+            .iter()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let owned = &self.owned;
+        let mut gone = Vec::new();
+        let written = self.db.write("flushing running trials", |db| {
+            gone.clear();
+            let mut written = 0;
+            for id in &ids {
+                match updatable_state(db, *id) {
+                    Ok(_) => {
+                        write_pending(db, *id, &owned[id])?;
+                        written += 1;
+                    }
+                    Err(StoreError::Finished(_)) | Err(StoreError::NotFound(_)) => gone.push(*id),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(written)
+        })?;
+        for id in ids {
+            if gone.contains(&id) {
+                self.owned.remove(&id);
+            } else if let Some(p) = self.owned.get_mut(&id) {
+                *p = owned_by(p.study_id);
+            }
+        }
+        Ok(written)
+    }
+
     /// RUNNING trials of the study whose last heartbeat is older than `grace` seconds.
     pub fn stale_trials(&self, study_id: i64, grace: f64) -> Result<Vec<i64>> {
         self.db.read("finding stale trials", |db| {

@@ -25,11 +25,12 @@ def _random_study(url: str) -> optuna.Study:
 @pytest.mark.parametrize(
     ("write_behind", "commits_per_trial", "statements_per_trial"),
     [
-        # One commit to number the trial, one to store params + value + state together.
-        # create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, one INSERT for
-        # the 3 params, value, UPDATE, COMMIT; reads: one data_version per get_all_trials.
+        # The default: one commit to number the trial, one to store params + value + state
+        # together. create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, one
+        # INSERT for the 3 params, value, UPDATE, COMMIT; reads: one data_version per
+        # get_all_trials.
         (True, 2, 11),
-        # The default: each of the 3 params is its own BEGIN, SELECT, INSERT, COMMIT.
+        # Write-through: each of the 3 params is its own BEGIN, SELECT, INSERT, COMMIT.
         (False, 5, 22),
     ],
 )
@@ -37,7 +38,8 @@ def test_statements_and_commits_per_trial_are_fixed(
     url: str, write_behind: bool, commits_per_trial: int, statements_per_trial: int
 ) -> None:
     study = optuna.create_study(
-        storage=osk.open_storage(url, write_behind=write_behind),
+        # No timed flush during the count (an hour away).
+        storage=osk.open_storage(url, write_behind=write_behind, flush_interval=3600),
         sampler=optuna.samplers.RandomSampler(seed=0),
     )
     study.optimize(_objective, n_trials=5)  # warm: the first sync reads the study once
@@ -127,7 +129,7 @@ def test_values_written_by_a_trial_reach_the_file_with_its_state(
     url: str, db_path: Path, in_other_process: ModuleType
 ) -> None:
     query = in_other_process.query
-    study = optuna.create_study(storage=osk.open_storage(url, write_behind=True))
+    study = optuna.create_study(storage=osk.open_storage(url, flush_interval=3600))
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     trial.set_user_attr("a", {"deep": [1, 2.5, None]})
@@ -142,19 +144,51 @@ def test_values_written_by_a_trial_reach_the_file_with_its_state(
     ) == [[["x"]], [["a", '{"deep": [1, 2.5, null]}']], [[3, 0.25]]]
 
 
-def test_by_default_each_write_is_committed_at_once(
+def test_without_write_behind_each_write_is_committed_at_once(
     url: str, db_path: Path, in_other_process: ModuleType
 ) -> None:
-    study = optuna.create_study(storage=osk.open_storage(url))
+    study = optuna.create_study(storage=osk.open_storage(url, write_behind=False))
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
+    assert in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_params") == [[1]]
+
+
+def test_timed_flush_shows_a_running_trial_to_other_processes(
+    url: str, db_path: Path, in_other_process: ModuleType
+) -> None:
+    storage = osk.open_storage(url, flush_interval=0.05)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("a", 1)
+    seen: list[list[int]] = []
+    for _ in range(200):  # visible within a few intervals; bounded so a bug fails, not hangs
+        seen = in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_user_attributes")
+        if seen == [[1]]:
+            break
+        threading.Event().wait(0.05)
+    assert seen == [[1]]
+    assert in_other_process.query(db_path, "SELECT state FROM trials") == [["RUNNING"]]
+    study.tell(trial, 1.0)  # the flushed writes are not written twice
+    assert in_other_process.queries(
+        db_path, "SELECT COUNT(*) FROM trial_params", "SELECT state FROM trials"
+    ) == [[[1]], [["COMPLETE"]]]
+
+
+def test_close_commits_a_running_trials_writes(
+    url: str, db_path: Path, in_other_process: ModuleType
+) -> None:
+    storage = osk.open_storage(url, flush_interval=3600)
+    trial = optuna.create_study(storage=storage).ask()
+    trial.suggest_float("x", 0, 1)
+    storage.inner.close()
     assert in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_params") == [[1]]
 
 
 def test_heartbeat_makes_a_running_trial_visible(
     url: str, db_path: Path, in_other_process: ModuleType
 ) -> None:
-    study = optuna.create_study(storage=osk.open_storage(url, write_behind=True))
+    study = optuna.create_study(storage=osk.open_storage(url, flush_interval=3600))
     trial = study.ask()
     trial.suggest_float("x", 0, 1)
     study._storage.record_heartbeat(trial._trial_id)

@@ -30,22 +30,31 @@ OPTIONS = (
     osk.Option(
         "write_behind",
         bool,
-        False,
-        "false: commit each write at once (durable, seen live by other processes and the "
-        "dashboard); true: commit a running trial's params/attrs/intermediate values with its "
-        "state change or heartbeat (fewer commits; a crash loses the running trial's writes).",
+        True,
+        "true: commit a running trial's params/attrs/intermediate values with its state "
+        "change, a heartbeat or the next timed flush (Optuna's persistence contract; 2 commits "
+        "per trial); false: commit each write at once (a crash loses no returned write).",
+    ),
+    osk.Option(
+        "flush_interval",
+        float,
+        1.0,
+        "With write_behind: seconds at most before a running trial's writes are committed, so "
+        "other processes and the dashboard see long trials' params.",
+        minimum=0.01,
     ),
 )
 
 THRESHOLDS: Mapping[str, float] = {
-    # With the durable default (write_behind=false): 2.8 measured, best of 3 interleaved runs,
-    # on a shared, loaded 2-core machine (the issue's goal is 1.5; write_behind=true: 2.1).
-    "random_5000.ratio": 4.0,
+    # 1.2-1.5 measured (write_behind, the default), best of 3 interleaved runs, on a shared,
+    # loaded 2-core machine; the issue's goal is 1.5. The limit leaves room for that noise.
+    "random_5000.ratio": 2.5,
     "tpe_1000.ratio": 1.5,
-    # Deterministic: 22 statements and 5 commits per trial (one per write: create, 3 params,
-    # finish); a little more in scaled-down runs, where the first sync weighs more.
-    "random_5000.statements_per_trial": 22.5,
-    "random_5000.commits_per_trial": 5.05,
+    # Deterministic: 11 statements and 2 commits per trial (create; finish with the buffered
+    # params); a little more in scaled-down runs, where the first sync weighs more, or when
+    # the timed flush (once a second) finds a running trial.
+    "random_5000.statements_per_trial": 11.5,
+    "random_5000.commits_per_trial": 2.05,
 }
 """Limits the conformance kit holds this backend to (see the README's benchmark figures)."""
 
@@ -70,6 +79,7 @@ def open_sqlite(url: osk.StorageURL, options: Mapping[str, Any]) -> SqliteStorag
         timeout=options["timeout"],
         synchronous=options["synchronous"],
         write_behind=options["write_behind"],
+        flush_interval=options["flush_interval"],
         heartbeat_interval=options.get("heartbeat_interval"),
         grace_period=options.get("grace_period"),
         heartbeat_stale_trial_callback=options.get("heartbeat_stale_trial_callback"),

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Container, Sequence
 from typing import Any
 
@@ -40,6 +41,25 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 _RUNNING = TrialState.RUNNING
 _ONLY_WAITING = (TrialState.WAITING,)
+_new_trial = FrozenTrial.__new__
+
+
+def _copy(trial: FrozenTrial) -> FrozenTrial:
+    """A shallow copy, as ``copy.copy`` makes it, in a fraction of its time."""
+    new = _new_trial(FrozenTrial)
+    new.__dict__.update(trial.__dict__)
+    return new
+
+
+def _flush_every(native: NativeStore, interval: float, stop: threading.Event) -> None:
+    """Commit the buffered writes of running trials every ``interval`` seconds until ``stop``."""
+    while not stop.wait(interval):
+        try:
+            native.flush()
+        except Exception as error:  # the next state change retries; closed: stop
+            if "closed" in str(error):
+                return
+            _logger.warning("could not flush running trials' writes (will retry): %s", error)
 
 
 class SqliteStorage(BaseStorage, HeartbeatSettings):
@@ -62,7 +82,8 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         *,
         timeout: float = 60.0,
         synchronous: str = "normal",
-        write_behind: bool = False,
+        write_behind: bool = True,
+        flush_interval: float = 1.0,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
         heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
@@ -71,6 +92,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self.timeout = timeout
         self.synchronous = synchronous
         self.write_behind = write_behind
+        self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
@@ -94,6 +116,25 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self._trials: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
         self._owned: set[int] = set()
         self._dists = Distributions()
+        self._flusher: threading.Event | None = None
+
+    def _own(self, trial_id: int) -> None:
+        """Note a trial this process runs; start the timed flush with the first one."""
+        self._owned.add(trial_id)
+        if self._flusher is None and self.write_behind:
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=_flush_every,
+            args=(self._native, self.flush_interval, stop),
+            name=f"osk-sqlite-flush {os.path.basename(self.path)}",
+            daemon=True,
+        )
+        thread.start()
+        weakref.finalize(self, stop.set)
+        self._flusher = stop
 
     def _n(self) -> NativeStore:
         if self._generation != _generation[0]:  # inherited through fork: never share it
@@ -107,6 +148,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             "timeout",
             "synchronous",
             "write_behind",
+            "flush_interval",
             "heartbeat_interval",
             "grace_period",
         )
@@ -119,8 +161,14 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self._connect()
 
     def close(self) -> None:
-        """Close the connection (buffered writes of unfinished trials are dropped)."""
-        self._native.close()
+        """Commit the buffered writes of running trials, then close the connection."""
+        if self._flusher is not None:
+            self._flusher.set()
+        if self._generation == _generation[0]:
+            try:
+                self._native.flush()
+            finally:
+                self._native.close()
 
     def osk_counters(self) -> dict[str, int]:
         """Deterministic counts for the kit: SQL ``statements`` run and ``commits``."""
@@ -278,7 +326,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                     intermediate_values={},
                     trial_id=trial_id,
                 )
-                self._owned.add(trial_id)
+                self._own(trial_id)
             else:
                 trial_id, number = self._create_from(study_id, template_trial, view)
                 trial = copy.deepcopy(template_trial)
@@ -334,7 +382,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                 trial_id, param_name, param_value_internal, self._dists.dump(distribution)
             )
             view.param_dists[param_name] = distribution
-            trial = copy.copy(trial)
+            trial = _copy(trial)
             trial.params = {
                 **trial.params,
                 param_name: distribution.to_external_repr(param_value_internal),
@@ -367,13 +415,13 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                 raise
             if not changed:
                 return False
-            trial = copy.copy(trial)
+            trial = _copy(trial)
             trial.state = state
             if floats is not None:
                 trial.values = floats
             if state == _RUNNING:
                 trial.datetime_start = local
-                self._owned.add(trial_id)
+                self._own(trial_id)
             elif state.is_finished():
                 trial.datetime_complete = local
                 self._owned.discard(trial_id)
@@ -386,7 +434,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         with self._lock:
             _, view, trial = self._updatable(trial_id)
             self._n().set_intermediate(trial_id, step, float(intermediate_value))
-            trial = copy.copy(trial)
+            trial = _copy(trial)
             trial.intermediate_values = {**trial.intermediate_values, step: intermediate_value}
             self._replace(view, trial)
 
@@ -400,7 +448,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         with self._lock:
             _, view, trial = self._updatable(trial_id)
             self._n().set_trial_attr(system, trial_id, key, json.dumps(value))
-            trial = copy.copy(trial)
+            trial = _copy(trial)
             if system:
                 trial.system_attrs = {**trial.system_attrs, key: value}
             else:
