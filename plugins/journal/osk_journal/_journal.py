@@ -20,7 +20,7 @@ from typing import Any
 from optuna_storage_kit.errors import StorageKitError
 from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
 from osk_journal._flusher import Flusher
-from osk_journal._format import encode, line_offset, parse_lines, split_complete
+from osk_journal._format import encode, line_offset, parse_lines, pieces, split_complete
 from osk_journal._lock import make_lock
 from osk_journal._snapshot import load_snapshot, save_snapshot
 from osk_journal._state import JournalState, paused_gc
@@ -29,6 +29,7 @@ __all__ = ["FSYNC_POLICIES", "Journal"]
 
 FSYNC_POLICIES = ("always", "commit", "interval", "never")
 _READ_CHUNK = 64 << 20
+_PARSE_PIECE = 1 << 20  # bytes of lines parsed and applied at a time
 _TORN_CHECK_DELAY = 0.05  # seconds a partial last line must stay unchanged to count as torn
 _WRITER_SNAPSHOT_FACTOR = 5  # writers snapshot every 5 x snapshot_every records
 
@@ -178,6 +179,11 @@ class Journal:
             self._repair_torn_tail(size)
 
     def _apply_chunk(self, data: bytes) -> None:
+        """Apply complete lines, a piece at a time; a bad record raises with its offset."""
+        for piece in pieces(data, _PARSE_PIECE):
+            self._apply_piece(piece)
+
+    def _apply_piece(self, data: bytes) -> None:
         state = self.state
         records, error = parse_lines(data)
         applied, failure = state.apply_many(records)
