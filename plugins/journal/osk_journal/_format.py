@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["encode", "line_offset", "loads", "parse_lines", "pieces", "split_complete"]
+__all__ = [
+    "Lines",
+    "decode",
+    "encode",
+    "line_offset",
+    "loads",
+    "parse_lines",
+    "pieces",
+    "split_complete",
+]
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps's settings, made once
 # orjson reads an integer beyond 64 bits as a float, where json (and so Optuna) keeps an int.
@@ -32,7 +41,7 @@ def encode(op: dict[str, Any]) -> bytes:
     return _ENCODER.encode(op).encode("utf-8") + b"\n"
 
 
-def loads(text: bytes) -> Any:
+def decode(text: bytes) -> tuple[Any, bool]:
     """``json.loads``, faster: orjson where it gives the same result, json where it may not.
 
     json is the reference, since Optuna reads the journal with it. orjson refuses what json
@@ -40,14 +49,22 @@ def loads(text: bytes) -> Any:
     non-finite floats; lone surrogates; numbers too large for a double), so those fall back to
     json; the one thing both accept but read differently, integers beyond 64 bits, is
     screened for first.
+
+    Returns:
+        The value, and whether orjson read it: then it holds no NaN or infinite float.
     """
     classes = text.translate(_BYTE_CLASSES)
     if classes.find(_LONG_INTEGER) < 0 and not classes.startswith(_LONG_INTEGER[1:]):
         try:
-            return orjson.loads(text)
+            return orjson.loads(text), True
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    return json.loads(text), False
+
+
+def loads(text: bytes) -> Any:
+    """``json.loads``, faster (see :func:`decode`)."""
+    return decode(text)[0]
 
 
 def split_complete(data: bytes) -> int:
@@ -70,29 +87,37 @@ def pieces(data: bytes, size: int) -> Iterator[bytes]:
         start = stop
 
 
-def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], tuple[int, int, str] | None]:
+class Lines(NamedTuple):
+    """Records parsed from complete lines."""
+
+    records: list[dict[str, Any]]
+    """The records before the first bad line (all of them if there is none)."""
+    error: tuple[int, int, str] | None
+    """``None``, or ``(byte offset within data, 0-based line index, reason)`` of the first bad
+    line."""
+    finite: bool
+    """Whether the records surely hold no NaN or infinite float (see :func:`decode`)."""
+
+
+def parse_lines(data: bytes) -> Lines:
     """Parse complete lines (``data`` ends with ``\\n``) into records.
 
-    The fast path decodes every line with one :func:`loads` call over a JSON array of them; if
-    that fails, lines are decoded one by one with ``json.loads`` (as Optuna reads them) to find
-    the first bad one.
-
-    Returns:
-        ``(records, error)``: the records before the first bad line, and ``None`` or
-        ``(byte offset within data, 0-based line index, reason)`` of that line.
+    The fast path decodes every line with one :func:`decode` call over a JSON array of them;
+    if that fails, lines are decoded one by one with ``json.loads`` (as Optuna reads them) to
+    find the first bad one.
     """
     if not data:
-        return [], None
+        return Lines([], None, True)
     count = data.count(b"\n")
     try:
-        records = loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+        records, finite = decode(b"[" + data[:-1].replace(b"\n", b",") + b"]")
     except ValueError:
-        records = None
+        records, finite = None, False
     # A torn fragment merged with the next line would change the count. Records that are not
     # objects are caught when applied.
     if isinstance(records, list) and len(records) == count:
-        return records, None
-    return _parse_slowly(data)
+        return Lines(records, None, finite)
+    return Lines(*_parse_slowly(data), False)
 
 
 def _parse_slowly(data: bytes) -> tuple[list[dict[str, Any]], tuple[int, int, str] | None]:

@@ -102,8 +102,8 @@ class Journal:
     def _load(self) -> None:
         with paused_gc():
             self._load_state()
-        if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
-            self._try_snapshot()
+            if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
+                self._try_snapshot()
 
     def _try_snapshot(self) -> None:
         # A snapshot only speeds up later opens: failing to write one (a read-only directory,
@@ -185,7 +185,9 @@ class Journal:
 
     def _apply_piece(self, data: bytes) -> None:
         state = self.state
-        records, error = parse_lines(data)
+        records, error, finite = parse_lines(data)
+        if not finite:
+            state.finite = False
         applied, failure = state.apply_many(records)
         if error is None and failure is None:
             state.offset += len(data)
@@ -255,6 +257,8 @@ class Journal:
                     result = self._relocate(line, mine, start)
             finally:
                 self._lock.release(self.fd)
+            if b"NaN" in line or b"Infinity" in line:  # how json.dumps writes non-finite floats
+                self.state.finite = False
             self.counters["appends"] += 1
             self.counters["commits"] += 1
             policy = self.fsync_policy

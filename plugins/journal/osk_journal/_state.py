@@ -136,6 +136,8 @@ class JournalState:
         self.all_studies: dict[int, StudyRec] = {}  # including deleted ones
         self.name_to_id: dict[str, int] = {}
         self.trials: list[TrialRec] = []
+        # No NaN or infinite float anywhere (then orjson writes snapshots, as json would).
+        self.finite = True
         self._texts: dict[str, str] = {}
         self._apply: dict[int, Callable[[dict[str, Any], bool], Any]] = {
             Op.CREATE_STUDY: self._create_study,
