@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import types
+from datetime import datetime, timedelta, timezone
 
 import optuna
 import pytest
@@ -14,6 +16,7 @@ from optuna.study._study_direction import StudyDirection
 import optuna_storage_kit as osk
 from osk_journal import JournalCorruptError
 from osk_journal._format import loads
+from osk_journal._state import _local_offset, parse_datetime
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -104,3 +107,29 @@ def test_replay_of_many_pieces_matches_optuna(
     again = osk.open_storage(helpers.url(journal_path), snapshot_every=0)
     reference = helpers.optuna_journal(journal_path)
     assert helpers.snapshot_of(again) == helpers.snapshot_of(reference)
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Europe/Berlin", "America/St_Johns", "Australia/Lord_Howe"]
+)
+def test_times_read_as_optuna_reads_them(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna's replay: ``fromisoformat(text).astimezone().replace(tzinfo=None)``; ours takes a
+    shortcut for the UTC form Optuna writes. Over a year of daylight-saving changes (Lord Howe:
+    30 minutes)."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    _local_offset.cache_clear()
+    try:
+        start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        texts = [  # a year, every 97 minutes
+            (start + timedelta(minutes=97 * i, microseconds=i)).isoformat(timespec="microseconds")
+            for i in range(5500)
+        ]
+        texts += ["2024-03-31T01:30:00+00:00", "2024-03-31T03:30:00.000001+02:00"]
+        for text in texts:
+            expected = datetime.fromisoformat(text).astimezone().replace(tzinfo=None)
+            assert parse_datetime(text) == expected, text
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+        _local_offset.cache_clear()
