@@ -415,7 +415,7 @@ def _build(trial: TrialRec, trial_id: int) -> FrozenTrial:
         number=trial.number,
         state=_STATES[trial.state],
         value=None,
-        values=None if trial.values is None else list(trial.values),
+        values=trial.values,  # FrozenTrial copies it
         datetime_start=parse_datetime(trial.start),
         datetime_complete=parse_datetime(trial.complete),
         params=params,
