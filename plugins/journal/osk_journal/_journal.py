@@ -72,7 +72,8 @@ class Journal:
         self.snapshot_every = snapshot_every
         self.fsync_interval = fsync_interval
         self.counters = dict.fromkeys(
-            ("appends", "commits", "fsyncs", "reads", "repairs", "relocations"), 0
+            ("appends", "commits", "fsyncs", "locks", "reads", "relocations", "repairs", "writes"),
+            0,
         )
         self.replayed_at_open = 0
         self._open()
@@ -244,6 +245,7 @@ class Journal:
             if os.fstat(self.fd).st_size != self.state.offset:
                 self.sync()  # catch up before taking the lock, to hold it for less time
             self._lock.acquire(self.fd)
+            self.counters["locks"] += 1
             try:
                 self._catch_up(os.fstat(self.fd).st_size, repair=True)
                 start = self.state.offset
@@ -300,9 +302,11 @@ class Journal:
         start = self.state.offset
         try:
             written = os.write(self.fd, data)
+            self.counters["writes"] += 1
             view = memoryview(data)[written:]
             while view:  # a short write: rare, but allowed
                 written = os.write(self.fd, view)
+                self.counters["writes"] += 1
                 view = view[written:]
         except BaseException:
             os.ftruncate(self.fd, start)  # leave no partial line behind
