@@ -14,7 +14,7 @@ import optuna
 
 from osk_journal import JournalFileStorage
 
-_ROUNDS = 3
+_ROUNDS = 5
 
 
 def _build(path: str, n_ops: int, common: types.ModuleType) -> int:
