@@ -50,5 +50,5 @@ def optuna_journal(path: str) -> JournalStorage:
 def report(benchmark: Any, title: str, figures: dict[str, float]) -> None:
     """Attach figures to the benchmark record and print them (run with -s to see them)."""
     benchmark.extra_info.update(figures)
-    lines = [f"  {k:<40} {v:10.3f}" for k, v in figures.items()]
+    lines = [f"  {k:<50} {v:10.3f}" for k, v in figures.items()]
     print(f"\n{title}\n" + "\n".join(lines))

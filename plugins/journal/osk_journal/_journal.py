@@ -20,7 +20,7 @@ from typing import Any
 from optuna_storage_kit.errors import StorageKitError
 from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
 from osk_journal._flusher import Flusher
-from osk_journal._format import encode, line_offset, parse_lines, split_complete
+from osk_journal._format import encode, line_offset, parse_lines, pieces, split_complete
 from osk_journal._lock import make_lock
 from osk_journal._snapshot import load_snapshot, save_snapshot
 from osk_journal._state import JournalState, paused_gc
@@ -29,6 +29,7 @@ __all__ = ["FSYNC_POLICIES", "Journal"]
 
 FSYNC_POLICIES = ("always", "commit", "interval", "never")
 _READ_CHUNK = 64 << 20
+_PARSE_PIECE = 1 << 20  # bytes of lines parsed and applied at a time
 _TORN_CHECK_DELAY = 0.05  # seconds a partial last line must stay unchanged to count as torn
 _WRITER_SNAPSHOT_FACTOR = 5  # writers snapshot every 5 x snapshot_every records
 
@@ -71,7 +72,8 @@ class Journal:
         self.snapshot_every = snapshot_every
         self.fsync_interval = fsync_interval
         self.counters = dict.fromkeys(
-            ("appends", "commits", "fsyncs", "reads", "repairs", "relocations"), 0
+            ("appends", "commits", "fsyncs", "locks", "reads", "relocations", "repairs", "writes"),
+            0,
         )
         self.replayed_at_open = 0
         self._open()
@@ -101,8 +103,8 @@ class Journal:
     def _load(self) -> None:
         with paused_gc():
             self._load_state()
-        if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
-            self._try_snapshot()
+            if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
+                self._try_snapshot()
 
     def _try_snapshot(self) -> None:
         # A snapshot only speeds up later opens: failing to write one (a read-only directory,
@@ -178,8 +180,15 @@ class Journal:
             self._repair_torn_tail(size)
 
     def _apply_chunk(self, data: bytes) -> None:
+        """Apply complete lines, a piece at a time; a bad record raises with its offset."""
+        for piece in pieces(data, _PARSE_PIECE):
+            self._apply_piece(piece)
+
+    def _apply_piece(self, data: bytes) -> None:
         state = self.state
-        records, error = parse_lines(data)
+        records, error, finite = parse_lines(data)
+        if not finite:
+            state.finite = False
         applied, failure = state.apply_many(records)
         if error is None and failure is None:
             state.offset += len(data)
@@ -236,6 +245,7 @@ class Journal:
             if os.fstat(self.fd).st_size != self.state.offset:
                 self.sync()  # catch up before taking the lock, to hold it for less time
             self._lock.acquire(self.fd)
+            self.counters["locks"] += 1
             try:
                 self._catch_up(os.fstat(self.fd).st_size, repair=True)
                 start = self.state.offset
@@ -249,6 +259,8 @@ class Journal:
                     result = self._relocate(line, mine, start)
             finally:
                 self._lock.release(self.fd)
+            if b"NaN" in line or b"Infinity" in line:  # how json.dumps writes non-finite floats
+                self.state.finite = False
             self.counters["appends"] += 1
             self.counters["commits"] += 1
             policy = self.fsync_policy
@@ -290,9 +302,11 @@ class Journal:
         start = self.state.offset
         try:
             written = os.write(self.fd, data)
+            self.counters["writes"] += 1
             view = memoryview(data)[written:]
             while view:  # a short write: rare, but allowed
                 written = os.write(self.fd, view)
+                self.counters["writes"] += 1
                 view = view[written:]
         except BaseException:
             os.ftruncate(self.fd, start)  # leave no partial line behind

@@ -10,12 +10,16 @@ file system cannot run code in the reader.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import uuid
 from typing import Any
 
+import orjson
+
+from osk_journal._format import loads
 from osk_journal._state import FINISHED, JournalState, StudyRec, TrialRec
 
 __all__ = ["load_snapshot", "save_snapshot", "snapshot_path"]
@@ -46,6 +50,7 @@ def save_snapshot(path: str, fd: int, state: JournalState) -> str:
         "head_sha256": head,
         "tail_sha256": tail,
         "next_study_id": state.next_study_id,
+        "finite": state.finite,
         "studies": [
             [
                 sid,
@@ -79,19 +84,31 @@ def save_snapshot(path: str, fd: int, state: JournalState) -> str:
     doc["distributions"] = list(table)
     target = snapshot_path(path)
     scratch = f"{target}.{uuid.uuid4().hex}.tmp"
-    with open(scratch, "w", encoding="utf-8") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.flush()
-        os.fsync(f.fileno())
+    text = _dumps(doc, state.finite)
+    # Not fsynced: a snapshot is only a cache of the journal, and one cut short by a power
+    # loss is not valid JSON and is ignored. An fsync here took from 3 to over 100 ms under
+    # the disk load of this machine, in the open or the append that writes the snapshot.
+    with open(scratch, "wb") as f:
+        f.write(text)
     os.replace(scratch, target)
     return target
+
+
+def _dumps(doc: dict[str, Any], finite: bool) -> bytes:
+    """orjson (3x faster) if it writes what json would: it writes NaN and infinities as null,
+    and refuses integers beyond 64 bits and lone surrogates. json.dumps, never json.dump,
+    which encodes in pure Python, 10x slower."""
+    if finite:
+        with contextlib.suppress(TypeError):
+            return orjson.dumps(doc)
+    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
 def load_snapshot(path: str, fd: int, size: int) -> JournalState | None:
     """Return the state stored in ``PATH.snapshot`` if it matches the journal, else ``None``."""
     try:
         with open(snapshot_path(path), "rb") as f:
-            doc = json.loads(f.read())
+            doc = loads(f.read())
         if doc.get("format") != FORMAT or not 0 < doc["offset"] <= size:
             return None
         if _digests(fd, doc["offset"]) != (doc["head_sha256"], doc["tail_sha256"]):
@@ -106,6 +123,7 @@ def _restore(doc: dict[str, Any]) -> JournalState:
     state.offset = doc["offset"]
     state.n_ops = doc["n_ops"]
     state.next_study_id = doc["next_study_id"]
+    state.finite = doc.get("finite") is True
     for sid, name, directions, user, system, trial_ids, first, live in doc["studies"]:
         study = StudyRec(name, directions)
         study.user, study.system, study.trial_ids = user, system, trial_ids

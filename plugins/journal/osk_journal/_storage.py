@@ -149,7 +149,10 @@ class JournalFileStorage(BaseStorage, HeartbeatSettings):
         return f"JournalFileStorage({self._journal.path!r})"
 
     def osk_counters(self) -> dict[str, int]:
-        """Deterministic counts: ``fsyncs``, ``commits`` (= appends), ``reads``, ``repairs``."""
+        """Deterministic counts: ``commits`` (= ``appends``: records appended), ``writes``
+        (``write(2)`` calls), ``locks`` (lock acquisitions), ``fsyncs`` (made before a call
+        returned), ``reads``, ``repairs``, ``relocations``. One storage call appends one record
+        with one write under one lock."""
         return dict(self._journal.counters)
 
     def snapshot(self) -> str:

@@ -78,9 +78,43 @@ def test_counters_per_trial(
         n_trials=n,
     )
     after = storage.osk_counters()
-    # create, four params, finish: one append each, and no more.
-    assert after["commits"] - before["commits"] == 6 * n
+    # create, four params, finish: one append each, each one write(2) under one lock.
+    for counter in ("commits", "appends", "writes", "locks"):
+        assert after[counter] - before[counter] == 6 * n, counter
     assert after["fsyncs"] - before["fsyncs"] == fsyncs_per_trial * n
+
+
+@pytest.mark.parametrize("policy", ["commit", "always"])
+def test_one_call_one_write(journal_path: str, helpers: types.ModuleType, policy: str) -> None:
+    """A trial added whole (template with params, attrs, values, intermediate values) is one
+    record, written by one write(2) under one lock and fsynced once, as is a state change with
+    its values: what one storage call produces is never split."""
+    storage = osk.open_storage(helpers.url(journal_path, fsync=policy))
+    study = optuna.create_study(storage=storage, directions=["minimize", "maximize"])
+    template = optuna.trial.create_trial(
+        params={"x": 0.5, "c": "b"},
+        distributions={
+            "x": optuna.distributions.FloatDistribution(0, 1),
+            "c": optuna.distributions.CategoricalDistribution(["a", "b"]),
+        },
+        values=[1.0, 2.0],
+        user_attrs={"u": [1, 2]},
+        system_attrs={"s": "t"},
+        intermediate_values={1: 0.5, 2: 0.25},
+    )
+    counted = ("appends", "writes", "locks", "fsyncs")
+    before = storage.osk_counters()
+    study.add_trial(template)
+    after = storage.osk_counters()
+    assert {k: after[k] - before[k] for k in counted} == dict.fromkeys(counted, 1)
+    trial_id = storage.create_new_trial(study._study_id)
+    before = storage.osk_counters()
+    storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [3.0, 4.0])
+    after = storage.osk_counters()
+    assert {k: after[k] - before[k] for k in counted} == dict.fromkeys(counted, 1)
+    reference = helpers.optuna_journal(journal_path).get_all_trials(study._study_id)
+    assert reference[0].params == {"x": 0.5, "c": "b"} and reference[0].values == [1.0, 2.0]
+    assert reference[1].values == [3.0, 4.0]
 
 
 def test_pickled_storage_reopens_the_file(journal_path: str, helpers: types.ModuleType) -> None:

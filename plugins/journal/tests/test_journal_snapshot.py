@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import types
 
 import optuna
+import pytest
 
 import optuna_storage_kit as osk
 from osk_journal import JournalFileStorage
@@ -111,3 +113,50 @@ def test_writers_keep_the_snapshot_recent(journal_path: str) -> None:
         assert json.loads(f.read())["n_ops"] == 40
     reopened = JournalFileStorage(journal_path, snapshot_every=0)
     assert reopened._journal.replayed_at_open == 15
+
+
+@pytest.mark.parametrize("writer", ["ours", "optuna"])
+def test_non_finite_floats_survive_the_snapshot(
+    journal_path: str, helpers: types.ModuleType, writer: str
+) -> None:
+    """Snapshots are written by orjson unless the state may hold NaN or an infinity, which
+    orjson would write as null: a float from either writer, read back after a snapshot."""
+    storage = (
+        osk.open_storage(helpers.url(journal_path))
+        if writer == "ours"
+        else helpers.optuna_journal(journal_path)
+    )
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.optimize(_objective, n_trials=3)
+    trial = study.ask()
+    trial.report(float("nan"), 1)
+    trial.set_user_attr("big", float("-inf"))
+    study.tell(trial, 1.0)
+    JournalFileStorage(journal_path, snapshot_every=0).snapshot()
+    reopened = JournalFileStorage(journal_path)
+    assert reopened._journal.replayed_at_open == 0  # read from the snapshot
+    last = reopened.get_all_trials(0)[-1]
+    assert math.isnan(last.intermediate_values[1])
+    assert last.user_attrs["big"] == float("-inf")
+    # and a snapshot written by a state restored from that snapshot keeps them too
+    reopened.snapshot()
+    again = JournalFileStorage(journal_path).get_all_trials(0)[-1]
+    assert math.isnan(again.intermediate_values[1]) and again.user_attrs["big"] == float("-inf")
+
+
+def test_finite_study_snapshot_reads_back_equal(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    storage = osk.open_storage(helpers.url(journal_path))
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.set_user_attr("text", "é ü \u2603")
+    study.optimize(_objective, n_trials=5)
+    assert storage.inner._journal.state.finite
+    storage.snapshot()
+    with open(journal_path + ".snapshot", "rb") as f:
+        assert json.loads(f.read())["finite"] is True
+    reopened = JournalFileStorage(journal_path)
+    assert reopened._journal.replayed_at_open == 0
+    assert helpers.snapshot_of(reopened) == helpers.snapshot_of(
+        helpers.optuna_journal(journal_path)
+    )
