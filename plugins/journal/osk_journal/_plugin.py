@@ -123,6 +123,7 @@ def register_backends(register: Callable[[osk.Backend], None]) -> None:
                 multi_process=True,
                 persistent=True,
                 durable=True,
+                write_through=True,  # every call is appended (write(2)) before it returns
                 heartbeat=True,
                 large_steps=True,
                 counters=True,

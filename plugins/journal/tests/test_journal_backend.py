@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.queues
 import os
 import pickle
+import shutil
+import tempfile
+import traceback
 import types
 
 import optuna
@@ -25,6 +30,7 @@ def test_registered_with_honest_capabilities() -> None:
         "multi_process",
         "persistent",
         "durable",
+        "write_through",
         "heartbeat",
         "large_steps",
         "counters",
@@ -155,14 +161,44 @@ def test_deleted_study_takes_its_trials_but_not_their_ids(
     assert helpers.optuna_journal(journal_path).get_trial(gone + 1).number == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file: no read-only file")
-def test_read_only_journal_reads_but_refuses_writes(
-    journal_path: str, helpers: types.ModuleType
-) -> None:
-    storage = osk.open_storage(helpers.url(journal_path))
+def _read_only_scenario(directory: str) -> None:
+    path = os.path.join(directory, "ro.log")
+    storage = osk.open_storage(f"optuna+journal:///{path}")
     sid = storage.create_new_study([StudyDirection.MINIMIZE], "ro")
-    os.chmod(journal_path, 0o444)
-    reader = osk.open_storage(helpers.url(journal_path))
+    os.chmod(path, 0o444)
+    reader = osk.open_storage(f"optuna+journal:///{path}")
     assert reader.get_study_id_from_name("ro") == sid
     with pytest.raises(osk.StorageKitError, match="read-only"):
         reader.create_new_trial(sid)
+
+
+def _unprivileged_child(directory: str, errors: multiprocessing.queues.Queue[str]) -> None:
+    try:
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        _read_only_scenario(directory)
+    except BaseException:
+        errors.put(traceback.format_exc())
+        raise
+
+
+NOBODY = 65534
+
+
+def test_read_only_journal_reads_but_refuses_writes() -> None:
+    # Root may write any file, so as root (CI) the scenario runs in a forked child that
+    # drops to ``nobody`` first, in a directory of its own under /tmp.
+    directory = tempfile.mkdtemp(prefix="osk-ro-")
+    try:
+        if os.geteuid() != 0:
+            _read_only_scenario(directory)
+            return
+        os.chown(directory, NOBODY, NOBODY)
+        context = multiprocessing.get_context("fork")
+        errors = context.Queue()
+        child = context.Process(target=_unprivileged_child, args=(directory, errors))
+        child.start()
+        child.join(120)
+        assert child.exitcode == 0, errors.get(timeout=5) if not errors.empty() else child
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
