@@ -157,7 +157,7 @@ class PostgresStorage(BaseStorage, BaseHeartbeat):
         return {"reconnects": core.pool.reconnects, "retries": core.pool.counters["retries"]}
 
     def flush(self) -> None:
-        """Send buffered writes now (only with ``buffer_writes=True``)."""
+        """Send the buffered writes of this object's running trials now (``buffer_writes``)."""
         self._run("flush")
 
     def __repr__(self) -> str:
@@ -234,10 +234,14 @@ class PostgresStorage(BaseStorage, BaseHeartbeat):
         self._run("set_trial_intermediate_value", trial_id, step, intermediate_value)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._run("set_trial_user_attr", trial_id, key, value)
+        _, core = self._ensure()
+        if not core.try_set_attr_locally(trial_id, key, value, user=True):
+            self._run("set_trial_user_attr", trial_id, key, value)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self._run("set_trial_system_attr", trial_id, key, value)
+        _, core = self._ensure()
+        if not core.try_set_attr_locally(trial_id, key, value, user=False):
+            self._run("set_trial_system_attr", trial_id, key, value)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         _, core = self._ensure()
