@@ -1,7 +1,7 @@
 """The async core: every storage method as a coroutine over one asyncpg pool.
 
 :class:`AsyncPostgresStorage` is the native async API; the synchronous
-:class:`~osk_postgres.PostgresStorage` runs one of these on its own event-loop thread.
+:class:`~osk_postgres.PostgresStorage` runs one of these on its private event loop.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def _describe(storage: Any) -> dict[str, str]:
     counters = inner.osk_counters() if hasattr(inner, "osk_counters") else {}
     return {
         "format": f"Optuna RDB schema {schema_version()} (alembic {alembic_head()}) on Postgres",
-        "driver": "asyncpg on an event-loop thread; pool_size="
+        "driver": "asyncpg on a private event loop run by the calling thread; pool_size="
         f"{inner.settings.opt('pool_size') if hasattr(inner, 'settings') else '?'}",
         "round trips so far": str(counters.get("round_trips", "?")),
     }
