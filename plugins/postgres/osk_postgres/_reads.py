@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from osk_postgres import _rows, _sql
+from osk_postgres._cache import copy_trial
 
 if TYPE_CHECKING:
     from osk_postgres._cache import Cache
@@ -66,7 +66,7 @@ class ReadsMixin:
             trials = await self._refresh(study_id)
             if states is not None:
                 trials = [t for t in trials if t.state in states]
-        return copy.deepcopy(trials) if deepcopy else trials
+        return [copy_trial(t) for t in trials] if deepcopy else trials
 
     async def _waiting_trials(self, study_id: int, states: Container[TrialState]) -> list[Any]:
         """Enqueued trials, scanning only ids above the study's known WAITING floor."""
@@ -122,7 +122,7 @@ class ReadsMixin:
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
             mine = [
-                copy.deepcopy(o.trial) for o in self.cache.owned.values() if o.study_id == study_id
+                copy_trial(o.trial) for o in self.cache.owned.values() if o.study_id == study_id
             ]
             trials = [*sc.finished.values(), *sc.others.values(), *mine]
         if not trials:
