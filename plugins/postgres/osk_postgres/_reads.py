@@ -74,9 +74,17 @@ class ReadsMixin:
             await self._check_study(study_id)
             return []
         floor = self.cache.study(study_id).waiting_floor
-        rows = await self.pool.run(
-            lambda s, a: s.fetch(_sql.TRIALS_IN_STATES, study_id, floor, ["WAITING"])
-        )
+
+        async def op(s: Session, attempt: int) -> list[Any]:
+            ids = [r["trial_id"] for r in await s.fetch(_sql.WAITING_IDS, study_id, floor)]
+            if not ids:
+                return []
+            rows = await s.fetch(_sql.TRIALS_BY_IDS, ids)  # some may be claimed meanwhile
+            return sorted(
+                (r for r in rows if r["state"] == "WAITING"), key=lambda r: r["trial_id"]
+            )
+
+        rows = await self.pool.run(op)
         if not rows:
             await self._check_study(study_id)
         return [_rows.frozen_trial(r) for r in rows]
