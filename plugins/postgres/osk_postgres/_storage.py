@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -112,8 +113,8 @@ class _LoopRunner:
         return result  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        if self._executor is not None:  # no wait: this may run on one of its threads
+            self._executor.shutdown(wait=False)
         self.loop.close()
 
 
@@ -132,13 +133,46 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def _finalize(runner: _LoopRunner, core: AsyncCore, pid: int) -> None:
+    """A garbage-collected storage's finalizer.
+
+    Garbage collection may run it in the middle of any frame, including one that is running
+    another storage's loop while holding a lock the helper threads need. Then nothing can be
+    closed here without risking a deadlock: the work is left for the next call of any storage
+    in this process (``_drain_deferred``) or for interpreter exit.
+    """
+    if _running_loop() is not None:
+        _deferred.append((runner, core, pid))
+    else:
+        _shutdown(runner, core, pid)
+
+
 def _shutdown(runner: _LoopRunner, core: AsyncCore, pid: int) -> None:
+    """Close the pool and the loop."""
     if os.getpid() != pid or runner.loop.is_closed():
         return
     with contextlib.suppress(Exception):
         runner.run(asyncio.wait_for(core.close(), 10))
     with contextlib.suppress(Exception):
         runner.close()
+
+
+_deferred: list[tuple[_LoopRunner, AsyncCore, int]] = []
+
+
+def _drain_deferred() -> None:
+    """Finish the shutdowns a finalizer could not do."""
+    if _running_loop() is not None:
+        return
+    while _deferred:
+        try:
+            item = _deferred.pop()
+        except IndexError:  # another thread took the last one
+            return
+        _shutdown(*item)
+
+
+atexit.register(_drain_deferred)
 
 
 class _AioView:
@@ -203,11 +237,13 @@ class PostgresStorage(BaseStorage, BaseHeartbeat):
                     _shutdown(runner, core, os.getpid())
                     raise
                 self._runner, self._core, self._pid = runner, core, os.getpid()
-                weakref.finalize(self, _shutdown, runner, core, self._pid)
+                weakref.finalize(self, _finalize, runner, core, self._pid)
         assert self._runner is not None and self._core is not None
         return self._runner, self._core
 
     def _run(self, method: str, *args: Any) -> Any:
+        if _deferred:
+            _drain_deferred()
         runner, core = self._ensure()
         return runner.run(getattr(core, method)(*args))
 

@@ -89,3 +89,22 @@ def test_threads_and_event_loops_share_the_synchronous_storage(empty_tables: str
 
     assert asyncio.run(blocking_call_inside_a_running_loop()) == 60
     storage.inner.close()
+
+
+def test_storage_collected_while_another_runs_its_loop_is_closed_later(empty_tables: str) -> None:
+    # Garbage collection can finalize a storage in the middle of another storage's loop run
+    # (this deadlocked once). The finalizer must not block there; the next call closes it.
+    from osk_postgres import _storage
+
+    dropped = osk.open_storage(kit_url(empty_tables)).inner
+    runner, core = dropped._runner, dropped._core
+    live = osk.open_storage(kit_url(empty_tables)).inner
+
+    async def collect_inside_the_loop() -> None:
+        _storage._finalize(runner, core, dropped._pid)
+
+    live._runner.run(collect_inside_the_loop())
+    assert not runner.loop.is_closed()  # deferred, not deadlocked
+    live.get_all_studies()  # the next call of any storage finishes it
+    assert runner.loop.is_closed()
+    live.close()
