@@ -43,16 +43,17 @@ CAPABILITIES = Capabilities(
     multi_process=True,
     multi_host=True,
     persistent=True,
+    durable=True,
     heartbeat=True,
     async_api=True,
     counters=True,
 )
-"""What the backend claims. Not ``durable``: by default (``buffer_writes=true``) a running
-trial's params and attributes persist with its next intermediate value, heartbeat or state
-change, Optuna's ``_CachedStorage`` contract, not when each write returns; with
-``buffer_writes=false`` every returned write is durable (``osk certify`` of such a URL checks it).
-Not ``large_steps``: Optuna's schema keeps intermediate-value steps in a 32-bit column here, so
-larger steps are refused with ValueError."""
+"""What the backend claims. ``durable`` is Optuna's persistence contract, which the default
+(``buffer_writes=true``) keeps: a running trial's params and attributes persist with its next
+intermediate value, heartbeat or state change. Not ``write_through`` (every returned write
+survives a kill): that holds only with ``buffer_writes=false``, and capabilities are claimed per
+backend, not per option. Not ``large_steps``: Optuna's schema keeps intermediate-value steps in
+a 32-bit column here, so larger steps are refused with ValueError."""
 
 THRESHOLDS = {
     "random_5000.round_trips_per_trial": 3.1,
