@@ -188,11 +188,9 @@ def compare_single(
     machine falls on all of them alike."""
     runners = {
         "memory": Runner("memory", db),
-        "osk-postgres": Runner("kit", db),
-        "osk-postgres buffered": Runner("kit", db, buffer_writes="true"),
-        "osk-postgres buffered, synchronous_commit=off": Runner(
-            "kit", db, buffer_writes="true", synchronous_commit="off"
-        ),
+        "osk-postgres": Runner("kit", db),  # default: buffer_writes=true
+        "osk-postgres buffer_writes=false": Runner("kit", db, buffer_writes="false"),
+        "osk-postgres synchronous_commit=off": Runner("kit", db, synchronous_commit="off"),
         "RDBStorage": Runner("rdb", db),
     }
     for _ in range(rounds):
@@ -204,6 +202,36 @@ def compare_single(
         row["ratio_to_memory"] = row["seconds"] / memory
         row["speedup_vs_rdb"] = rdb / row["seconds"]
     return rows
+
+
+def call_overhead_us(db: str, calls: int = 5000) -> dict[str, float]:
+    """Microseconds per call of a coroutine that does no I/O: the sync facade's hand-off
+    (the calling thread runs the loop) against handing it to a loop thread, in one run."""
+    import asyncio
+    import threading
+
+    storage = open_storage("kit", db)
+    runner = storage.inner._runner
+
+    async def nothing() -> None:
+        return None
+
+    start = time.perf_counter()
+    for _ in range(calls):
+        runner.run(nothing())
+    own = (time.perf_counter() - start) / calls * 1e6
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    start = time.perf_counter()
+    for _ in range(calls):
+        asyncio.run_coroutine_threadsafe(nothing(), loop).result()
+    other = (time.perf_counter() - start) / calls * 1e6
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
+    storage.inner.close()
+    return {"calling_thread_runs_loop_us": own, "loop_thread_us": other}
 
 
 def compare_processes(db: str) -> dict[str, dict[str, float]]:
@@ -262,6 +290,7 @@ if __name__ == "__main__":
                 ],
             )
         )
+        print(f"\ncall overhead (no I/O): {call_overhead_us(db)}")
     with database() as db:
         multi = compare_processes(db)
         print(f"\n### {PROCESSES} processes x {PROCESS_TRIALS} trials on one study\n")

@@ -3,7 +3,7 @@
 ``optuna+postgresql://user:password@host:port/database?pool_size=2&sslmode=require``
 
 * :class:`PostgresStorage` is what ``open_storage`` returns inside ``KitStorage``: Optuna's
-  synchronous ``BaseStorage`` over an async core on its own event-loop thread. Its ``aio``
+  synchronous ``BaseStorage`` over an async core on its private event loop. Its ``aio``
   attribute offers the same methods as coroutines.
 * :class:`AsyncPostgresStorage` is the native async API for asyncio applications.
 """

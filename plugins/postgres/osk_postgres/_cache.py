@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 
 from osk_postgres import _rows
 
-__all__ = ["Batch", "Cache", "Owned", "StudyCache"]
+__all__ = ["Batch", "Cache", "Owned", "StudyCache", "copy_trial"]
 
 
 @dataclasses.dataclass
@@ -101,6 +101,30 @@ class StudyCache:
     directions: list[StudyDirection] | None = None
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def copy_trial(trial: FrozenTrial) -> FrozenTrial:
+    """A copy that shares nothing mutable with ``trial``, ~10x cheaper than ``deepcopy``.
+
+    Params are numbers or strings and distributions are never changed in place, so their dicts
+    are copied one level; attribute values are deep-copied only when they are containers.
+    """
+    new = copy.copy(trial)
+    new._params = dict(trial._params)
+    new._distributions = dict(trial._distributions)
+    new.intermediate_values = dict(trial.intermediate_values)
+    new._user_attrs = _copy_attrs(trial._user_attrs)
+    new._system_attrs = _copy_attrs(trial._system_attrs)
+    if trial._values is not None:
+        new._values = list(trial._values)
+    return new
+
+
+def _copy_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, _SCALARS) else copy.deepcopy(v) for k, v in attrs.items()}
+
+
 class Cache:
     """All cached state, guarded by one lock (never held across an await)."""
 
@@ -140,6 +164,6 @@ class Cache:
         with self.lock:
             owned = self.owned.get(trial_id)
             if owned is not None:
-                return copy.deepcopy(owned.trial)
+                return copy_trial(owned.trial)
             found = self.finished.get(trial_id)
-            return None if found is None else copy.deepcopy(found)
+            return None if found is None else copy_trial(found)

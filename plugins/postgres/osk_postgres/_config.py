@@ -49,10 +49,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "buffer_writes",
         bool,
-        False,
+        True,
         "Keep params and attributes of this process's RUNNING trials in memory and write them "
-        "with the trial's next report or its end (fewer round trips; a killed process loses "
-        "the unwritten ones of its running trials).",
+        "with the trial's next intermediate value, heartbeat or state change (Optuna's "
+        "_CachedStorage persistence contract; a killed process loses the unwritten ones of its "
+        "running trials). false writes each through at once.",
     ),
 )
 """The backend's own options (heartbeat options are added by the core)."""

@@ -1,13 +1,15 @@
 """The async core: every storage method as a coroutine over one asyncpg pool.
 
 :class:`AsyncPostgresStorage` is the native async API; the synchronous
-:class:`~osk_postgres.PostgresStorage` runs one of these on its own event-loop thread.
+:class:`~osk_postgres.PostgresStorage` runs one of these on its private event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -324,9 +326,28 @@ class AsyncCore(StudiesMixin, ReadsMixin):
     async def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         await self._set_trial_attr(trial_id, key, value, user=False)
 
-    async def _set_trial_attr(self, trial_id: int, key: str, value: Any, *, user: bool) -> None:
-        import json
+    def try_set_attr_locally(self, trial_id: int, key: str, value: Any, *, user: bool) -> bool:
+        """Buffer an attribute of an owned trial without I/O when buffering; else False."""
+        if not self.buffer:
+            return False
+        _text(key, "attribute key")
+        text = json.dumps(value)
+        with self.cache.lock:
+            owned = self.cache.owned.get(trial_id)
+            if owned is None:
+                return False
+            self._record_attr(owned, key, text, user=user)
+            return True
 
+    @staticmethod
+    def _record_attr(owned: Owned, key: str, text: str, *, user: bool) -> None:
+        (owned.pending.user if user else owned.pending.system)[key] = text
+        attrs = owned.trial._user_attrs if user else owned.trial._system_attrs
+        attrs[key] = json.loads(text)
+
+    async def _set_trial_attr(self, trial_id: int, key: str, value: Any, *, user: bool) -> None:
+        if self.try_set_attr_locally(trial_id, key, value, user=user):
+            return
         _text(key, "attribute key")
         text = json.dumps(value)
         owned = self._owned(trial_id)
@@ -335,11 +356,8 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             await self._apply(trial_id, batch)
             return
         with self.cache.lock:
-            (owned.pending.user if user else owned.pending.system)[key] = text
-            attrs = owned.trial._user_attrs if user else owned.trial._system_attrs
-            attrs[key] = json.loads(text)
-        if not self.buffer:
-            await self._flush(trial_id, owned)
+            self._record_attr(owned, key, text, user=user)
+        await self._flush(trial_id, owned)
 
     async def flush(self) -> None:
         """Send every buffered write of this storage's running trials now."""
@@ -347,3 +365,12 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             owned = [(t, o) for t, o in self.cache.owned.items() if o.pending]
         for trial_id, item in owned:
             await self._flush(trial_id, item)
+
+    async def record_heartbeat(self, trial_id: int) -> None:
+        """Send the trial's buffered writes (if any), then record its heartbeat."""
+        owned = self._owned(trial_id)
+        if owned is not None and owned.pending:
+            # Finished by another process (stale): the trial's own state write reports it.
+            with contextlib.suppress(UpdateFinishedTrialError):
+                await self._flush(trial_id, owned)
+        await super().record_heartbeat(trial_id)

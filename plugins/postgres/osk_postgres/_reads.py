@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from osk_postgres import _rows, _sql
+from osk_postgres._cache import copy_trial
 
 if TYPE_CHECKING:
     from osk_postgres._cache import Cache
@@ -66,7 +66,7 @@ class ReadsMixin:
             trials = await self._refresh(study_id)
             if states is not None:
                 trials = [t for t in trials if t.state in states]
-        return copy.deepcopy(trials) if deepcopy else trials
+        return [copy_trial(t) for t in trials] if deepcopy else trials
 
     async def _waiting_trials(self, study_id: int, states: Container[TrialState]) -> list[Any]:
         """Enqueued trials, scanning only ids above the study's known WAITING floor."""
@@ -74,9 +74,17 @@ class ReadsMixin:
             await self._check_study(study_id)
             return []
         floor = self.cache.study(study_id).waiting_floor
-        rows = await self.pool.run(
-            lambda s, a: s.fetch(_sql.TRIALS_IN_STATES, study_id, floor, ["WAITING"])
-        )
+
+        async def op(s: Session, attempt: int) -> list[Any]:
+            ids = [r["trial_id"] for r in await s.fetch(_sql.WAITING_IDS, study_id, floor)]
+            if not ids:
+                return []
+            rows = await s.fetch(_sql.TRIALS_BY_IDS, ids)  # some may be claimed meanwhile
+            return sorted(
+                (r for r in rows if r["state"] == "WAITING"), key=lambda r: r["trial_id"]
+            )
+
+        rows = await self.pool.run(op)
         if not rows:
             await self._check_study(study_id)
         return [_rows.frozen_trial(r) for r in rows]
@@ -122,7 +130,7 @@ class ReadsMixin:
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
             mine = [
-                copy.deepcopy(o.trial) for o in self.cache.owned.values() if o.study_id == study_id
+                copy_trial(o.trial) for o in self.cache.owned.values() if o.study_id == study_id
             ]
             trials = [*sc.finished.values(), *sc.others.values(), *mine]
         if not trials:

@@ -71,3 +71,40 @@ def test_aio_view_of_sync_storage(empty_tables: str) -> None:
     with pytest.raises(AttributeError):
         storage.aio.not_a_method  # noqa: B018
     storage.inner.close()
+
+
+def test_threads_and_event_loops_share_the_synchronous_storage(empty_tables: str) -> None:
+    # The calling thread runs the storage's event loop; other threads join it as guests.
+    storage = osk.open_storage(kit_url(empty_tables, pool_size=2))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=60, n_jobs=6)
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    trials = study.get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == list(range(60))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+    async def blocking_call_inside_a_running_loop() -> int:  # Jupyter does this
+        return len(storage.get_all_trials(study._study_id))
+
+    assert asyncio.run(blocking_call_inside_a_running_loop()) == 60
+    storage.inner.close()
+
+
+def test_storage_collected_while_another_runs_its_loop_is_closed_later(empty_tables: str) -> None:
+    # Garbage collection can finalize a storage in the middle of another storage's loop run
+    # (this deadlocked once). The finalizer must not block there; the next call closes it.
+    from osk_postgres import _storage
+
+    dropped = osk.open_storage(kit_url(empty_tables)).inner
+    runner, core = dropped._runner, dropped._core
+    live = osk.open_storage(kit_url(empty_tables)).inner
+
+    async def collect_inside_the_loop() -> None:
+        _storage._finalize(runner, core, dropped._pid)
+
+    live._runner.run(collect_inside_the_loop())
+    assert not runner.loop.is_closed()  # deferred, not deadlocked
+    live.get_all_studies()  # the next call of any storage finishes it
+    assert runner.loop.is_closed()
+    live.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import optuna
 from optuna.trial import TrialState
 
@@ -48,6 +50,45 @@ def test_32_processes_one_study(empty_tables: str) -> None:
         database=empty_tables,
     )
     assert rows == [(384, 384, 0, 383)]
+
+
+def test_50_processes_one_study_with_bounded_connections(empty_tables: str) -> None:
+    # The users run 50 workers. With pool_size=1 each process holds at most one
+    # connection at a time (the one opened at start is closed before the pool opens), so 50
+    # processes fit the server's max_connections (100 here) with room for everyone else.
+    max_connections = int(admin_execute("SHOW max_connections")[0][0])
+    assert max_connections >= 50 + 10, "the server needs room for 50 workers and the tests"
+    _study(empty_tables, "p50")
+    url = kit_url(empty_tables, pool_size=1, application_name="osk-p50")
+    peak = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            n = admin_execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'osk-p50'"
+            )[0][0]
+            peak[0] = max(peak[0], n)
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        results = run_processes([(url, "p50", 4, "kit")] * 50)
+    finally:
+        done.set()
+        watcher.join()
+    errors = [text for status, text in results if status != "ok"]
+    assert errors == []
+    trials = _trials(empty_tables, "p50")
+    _check_complete_and_numbered(trials, 50 * 4)
+    assert len({t.user_attrs["pid"] for t in trials}) == 50
+    rows = admin_execute(
+        "SELECT count(*), count(DISTINCT number), count(DISTINCT trial_id) FROM trials",
+        database=empty_tables,
+    )
+    assert rows == [(200, 200, 200)]
+    assert 0 < peak[0] <= 50
 
 
 def test_enqueued_trials_run_exactly_once(empty_tables: str) -> None:

@@ -72,3 +72,33 @@ def test_heartbeats_are_shared_with_rdbstorage(empty_tables: str) -> None:
     assert kit._get_stale_trial_ids(study_id) == []
     kit.inner.close()
     rdb.engine.dispose()
+
+
+def test_heartbeat_sends_the_trials_buffered_writes(empty_tables: str) -> None:
+    kit = osk.open_storage(kit_url(empty_tables, heartbeat_interval=60))
+    study = optuna.create_study(study_name="hb3", storage=kit)
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("epoch", 3)
+    other = osk.open_storage(kit_url(empty_tables))
+    seen = other.get_trial(trial._trial_id)
+    assert (seen.params, seen.user_attrs) == ({}, {})  # buffered (the default)
+    kit.record_heartbeat(trial._trial_id)
+    seen = other.get_trial(trial._trial_id)
+    assert (seen.params, seen.user_attrs) == ({"x": trial.params["x"]}, {"epoch": 3})
+    other.inner.close()
+    kit.inner.close()
+
+
+def test_trial_failed_by_another_process_surfaces_at_its_state_write(empty_tables: str) -> None:
+    kit = osk.open_storage(kit_url(empty_tables, heartbeat_interval=60))
+    study = optuna.create_study(study_name="hb4", storage=kit)
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    other = osk.open_storage(kit_url(empty_tables))
+    assert other.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # as a stale sweep
+    kit.record_heartbeat(trial._trial_id)  # the buffered param cannot go: no error here
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        kit.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [1.0])
+    final = other.get_trial(trial._trial_id)
+    assert (final.state, final.params, final.values) == (TrialState.FAIL, {}, None)
+    other.inner.close()
+    kit.inner.close()
