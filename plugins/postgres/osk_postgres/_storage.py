@@ -89,6 +89,9 @@ class _LoopRunner:
                     self._idle.set_result(None)
 
     def _lead(self, coro: Coroutine[Any, Any, T]) -> T:
+        # The owner lets go in the same critical section that sees no guest left: a thread
+        # that arrives a moment later finds no owner and runs the loop itself. (Letting go
+        # after the mutex was released would strand a guest that arrived in between.)
         task = self.loop.create_task(_outcome(coro))
         waiter: asyncio.Future[Any] = task
         try:
@@ -96,17 +99,20 @@ class _LoopRunner:
                 self.loop.run_until_complete(waiter)
                 with self._mutex:
                     if self._guests == 0:
+                        self._owner = self._idle = None
                         break
                     self._idle = waiter = self.loop.create_future()
         except BaseException:  # interrupted (Ctrl-C): finish what was started, then let go
             with contextlib.suppress(BaseException):
                 self.loop.run_until_complete(task)
-                while self._guests:
+            while True:
+                with self._mutex:
+                    if self._guests == 0:
+                        self._owner = self._idle = None
+                        break
+                with contextlib.suppress(BaseException):
                     self.loop.run_until_complete(asyncio.sleep(0.001))
             raise
-        finally:
-            with self._mutex:
-                self._owner = self._idle = None
         ok, result = task.result()
         if not ok:
             raise result
