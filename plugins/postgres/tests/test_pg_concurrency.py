@@ -35,15 +35,20 @@ def _check_complete_and_numbered(trials: list[optuna.trial.FrozenTrial], expecte
     assert all(set(t.params) == {"x", "y", "z"} for t in trials)
 
 
-def test_32_processes_one_study(empty_tables: str) -> None:
-    _study(empty_tables, "p32")
-    url = kit_url(empty_tables, pool_size=1)
-    results = run_processes([(url, "p32", 12, "kit")] * 32)
+def _optimize_in_processes(database: str, url: str, study: str, procs: int, each: int) -> None:
+    """``procs`` worker processes optimize ``study``, ``each`` trials apiece: no error reaches
+    a worker, every trial is COMPLETE and numbered once, and every process ran some."""
+    results = run_processes([(url, study, each, "kit")] * procs)
     errors = [text for status, text in results if status != "ok"]
     assert errors == []
-    trials = _trials(empty_tables, "p32")
-    _check_complete_and_numbered(trials, 32 * 12)
-    assert len({t.user_attrs["pid"] for t in trials}) == 32
+    trials = _trials(database, study)
+    _check_complete_and_numbered(trials, procs * each)
+    assert len({t.user_attrs["pid"] for t in trials}) == procs
+
+
+def test_32_processes_one_study(empty_tables: str) -> None:
+    _study(empty_tables, "p32")
+    _optimize_in_processes(empty_tables, kit_url(empty_tables, pool_size=1), "p32", 32, 12)
     # The database agrees, independent of this backend's reading code.
     rows = admin_execute(
         "SELECT count(*), count(DISTINCT number), min(number), max(number) FROM trials",
@@ -74,15 +79,10 @@ def test_50_processes_one_study_with_bounded_connections(empty_tables: str) -> N
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        results = run_processes([(url, "p50", 4, "kit")] * 50)
+        _optimize_in_processes(empty_tables, url, "p50", 50, 4)
     finally:
         done.set()
         watcher.join()
-    errors = [text for status, text in results if status != "ok"]
-    assert errors == []
-    trials = _trials(empty_tables, "p50")
-    _check_complete_and_numbered(trials, 50 * 4)
-    assert len({t.user_attrs["pid"] for t in trials}) == 50
     rows = admin_execute(
         "SELECT count(*), count(DISTINCT number), count(DISTINCT trial_id) FROM trials",
         database=empty_tables,
