@@ -182,6 +182,7 @@ def test_close_commits_a_running_trials_writes(
     trial = optuna.create_study(storage=storage).ask()
     trial.suggest_float("x", 0, 1)
     storage.inner.close()
+    storage.inner.close()  # closing twice is harmless
     assert in_other_process.query(db_path, "SELECT COUNT(*) FROM trial_params") == [[1]]
 
 

@@ -117,6 +117,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self._owned: set[int] = set()
         self._dists = Distributions()
         self._flusher: threading.Event | None = None
+        self._closed = False
 
     def _own(self, trial_id: int) -> None:
         """Note a trial this process runs; start the timed flush with the first one."""
@@ -164,7 +165,8 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         """Commit the buffered writes of running trials, then close the connection."""
         if self._flusher is not None:
             self._flusher.set()
-        if self._generation == _generation[0]:
+        if self._generation == _generation[0] and not self._closed:
+            self._closed = True
             try:
                 self._native.flush()
             finally:
