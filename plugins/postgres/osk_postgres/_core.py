@@ -331,7 +331,10 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         if not self.buffer:
             return False
         _text(key, "attribute key")
-        text = json.dumps(value)
+        return self._buffer_attr(trial_id, key, json.dumps(value), user=user)
+
+    def _buffer_attr(self, trial_id: int, key: str, text: str, *, user: bool) -> bool:
+        """Record an encoded attribute in an owned trial's buffer; False if it is not owned."""
         with self.cache.lock:
             owned = self.cache.owned.get(trial_id)
             if owned is None:
@@ -346,10 +349,10 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         attrs[key] = json.loads(text)
 
     async def _set_trial_attr(self, trial_id: int, key: str, value: Any, *, user: bool) -> None:
-        if self.try_set_attr_locally(trial_id, key, value, user=user):
-            return
         _text(key, "attribute key")
-        text = json.dumps(value)
+        text = json.dumps(value)  # checked and encoded once, whichever way it goes
+        if self.buffer and self._buffer_attr(trial_id, key, text, user=user):
+            return
         owned = self._owned(trial_id)
         if owned is None:
             batch = Batch(user={key: text}) if user else Batch(system={key: text})
