@@ -16,7 +16,7 @@ from optuna_storage_kit._backend import Backend
 from optuna_storage_kit._capabilities import Capabilities
 from optuna_storage_kit._heartbeat import HeartbeatSettings
 from optuna_storage_kit._open import open_storage
-from optuna_storage_kit._options import HEARTBEAT_OPTIONS, Option
+from optuna_storage_kit._options import HEARTBEAT_OPTIONS, MODE_OPTION, Option
 from optuna_storage_kit._optuna_patch import install as _install_optuna_patch
 from optuna_storage_kit._registry import BrokenPlugin, Registry, get_registry
 from optuna_storage_kit._serialization import MAX_DEPTH, check_attr, normalize_value
@@ -30,6 +30,7 @@ from optuna_storage_kit.errors import (
     InvalidURLError,
     NoSuchBackendError,
     PluginError,
+    ReadOnlyStorageError,
     SerializationError,
     StorageKitError,
 )
@@ -43,6 +44,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "HEARTBEAT_OPTIONS",
     "MAX_DEPTH",
+    "MODE_OPTION",
     "SPEC_VERSION",
     "Backend",
     "BackendUnavailableError",
@@ -57,6 +59,7 @@ __all__ = [
     "NoSuchBackendError",
     "Option",
     "PluginError",
+    "ReadOnlyStorageError",
     "Registry",
     "SerializationError",
     "StorageKitError",

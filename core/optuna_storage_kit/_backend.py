@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from optuna_storage_kit._capabilities import Capabilities
-from optuna_storage_kit._options import COMMON_OPTIONS, HEARTBEAT_OPTIONS, Option
+from optuna_storage_kit._options import COMMON_OPTIONS, HEARTBEAT_OPTIONS, MODE_OPTION, Option
+from optuna_storage_kit.errors import PluginError
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -48,6 +49,16 @@ class Backend:
         description: One line shown by ``osk backends``.
         describe: Optional ``describe(storage) -> {label: text}`` for ``osk info``, e.g.
             ``{"format": "Optuna RDB schema 12"}``. It receives what ``open`` returned.
+        capabilities_for: Optional ``capabilities_for(options) -> Capabilities``, for a backend
+            whose claims depend on its options (``write_behind=false`` may make it
+            ``write_through``). It receives the resolved options (defaults filled in) and
+            returns the claims for them; ``capabilities`` must be what it returns for the
+            defaults. ``osk certify 'URL?option=value'`` certifies that variant's claims.
+        visibility_delay_s: How many seconds a running trial's writes (params, attributes,
+            intermediate values) may stay invisible to *other* processes, e.g. a write-behind
+            buffer's flush interval; ``0`` means visible once the call returns. A float, or
+            ``visibility_delay_s(options) -> float``. The conformance kit checks it for
+            ``multi_process`` backends.
         thresholds: The performance limits the conformance kit holds this backend to, by the
             names the kit defines (ratios to the reference backend and per-trial counts), e.g.
             ``{"random_5000.ratio": 1.5, "random_5000.statements_per_trial": 6}``.
@@ -63,6 +74,8 @@ class Backend:
     description: str = ""
     describe: Callable[[BaseStorage], Mapping[str, str]] | None = None
     thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    capabilities_for: Callable[[Mapping[str, Any]], Capabilities] | None = None
+    visibility_delay_s: float | Callable[[Mapping[str, Any]], float] = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.schemes, str):
@@ -85,6 +98,13 @@ class Backend:
             found.append("open is not callable")
         if not isinstance(self.capabilities, Capabilities):
             found.append("capabilities must be an optuna_storage_kit.Capabilities")
+        if self.capabilities_for is not None and not callable(self.capabilities_for):
+            found.append("capabilities_for is not callable")
+        delay = self.visibility_delay_s
+        if not callable(delay) and (
+            not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0
+        ):
+            found.append(f"visibility_delay_s {delay!r} must be a number >= 0 or a callable")
         names = [o.name for o in self.all_options]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -93,6 +113,33 @@ class Backend:
 
     @property
     def all_options(self) -> tuple[Option, ...]:
-        """Every option the backend accepts: its own, the common and the heartbeat ones."""
+        """Every option the backend accepts: its own, the common ones, the heartbeat ones
+        (``heartbeat`` capability) and ``mode`` (``read_only`` capability)."""
         extra = HEARTBEAT_OPTIONS if self.capabilities.heartbeat else ()
-        return (*COMMON_OPTIONS, *extra, *self.options)
+        mode = (MODE_OPTION,) if self.capabilities.read_only else ()
+        return (*COMMON_OPTIONS, *extra, *mode, *self.options)
+
+    def claims(self, options: Mapping[str, Any]) -> Capabilities:
+        """Return the capabilities the backend claims when opened with ``options``.
+
+        Args:
+            options: Resolved options, as :attr:`open` receives them.
+
+        Raises:
+            PluginError: ``capabilities_for`` returned something other than ``Capabilities``.
+        """
+        if self.capabilities_for is None:
+            return self.capabilities
+        claimed = self.capabilities_for(options)
+        if not isinstance(claimed, Capabilities):
+            raise PluginError(
+                f"backend {self.name!r}: capabilities_for() returned "
+                f"{type(claimed).__name__}, not an optuna_storage_kit.Capabilities"
+            )
+        return claimed
+
+    def visibility_delay(self, options: Mapping[str, Any]) -> float:
+        """Return :attr:`visibility_delay_s` for ``options`` (resolved options), in seconds."""
+        if callable(self.visibility_delay_s):
+            return float(self.visibility_delay_s(options))
+        return float(self.visibility_delay_s)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-__all__ = ["Capabilities"]
+__all__ = ["IMPLIED", "Capabilities"]
+
+IMPLIED: tuple[tuple[str, str], ...] = (
+    ("write_through", "durable"),
+    ("durable", "persistent"),
+    ("multi_host", "multi_process"),
+    ("read_only", "persistent"),
+)
+"""Pairs ``(a, b)``: a backend that claims ``a`` must also claim ``b``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +58,23 @@ class Capabilities:
     """Intermediate-value steps beyond 32 bits (up to ``2**63 - 1``) are stored exactly.
     Without it, such a step must still be stored exactly or refused with ``ValueError``."""
 
+    read_only: bool = False
+    """Opens an existing store read-only with the ``mode=ro`` option (``osk info`` does): it
+    works on a read-only file, directory or database role, changes no byte and no catalog
+    entry, and a store that does not exist is an error, never a new empty store. Every write
+    through such a storage raises :class:`~optuna_storage_kit.errors.ReadOnlyStorageError`."""
+
     counters: bool = False
     """The storage has ``osk_counters() -> dict[str, int]`` with deterministic operation counts
     (``statements``, ``round_trips``, ``fsyncs``, ``commits``: whichever apply)."""
 
     def __post_init__(self) -> None:
-        if self.write_through and not self.durable:
-            raise ValueError("the write_through capability implies durable: claim both")
+        for stronger, weaker in IMPLIED:
+            if getattr(self, stronger) and not getattr(self, weaker):
+                raise ValueError(
+                    f"the {stronger} capability implies {weaker}: claim both "
+                    f"(Capabilities({stronger}=True, {weaker}=True, ...))"
+                )
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -73,4 +73,4 @@ def open_with(registry: Registry, url: str | StorageURL, options: dict[str, Any]
             f"backend {backend.name!r} returned {type(inner).__name__} from open(), not an "
             "optuna.storages.BaseStorage; this is a bug in the backend"
         )
-    return KitStorage(inner, backend=backend, url=bare)
+    return KitStorage(inner, backend=backend, url=bare, options=resolved)

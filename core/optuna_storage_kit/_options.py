@@ -9,7 +9,7 @@ from typing import Any
 
 from optuna_storage_kit.errors import InvalidOptionError
 
-__all__ = ["COMMON_OPTIONS", "HEARTBEAT_OPTIONS", "Option", "resolve_options"]
+__all__ = ["COMMON_OPTIONS", "HEARTBEAT_OPTIONS", "MODE_OPTION", "Option", "resolve_options"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -129,6 +129,16 @@ HEARTBEAT_OPTIONS: tuple[Option, ...] = (
     ),
 )
 """Options every backend with the ``heartbeat`` capability accepts, with RDBStorage's meaning."""
+
+MODE_OPTION = Option(
+    "mode",
+    str,
+    "rw",
+    "rw: read and write, creating the store if it does not exist; ro: read only, for "
+    "inspection: nothing is created or changed, and a missing store is an error.",
+    choices=("rw", "ro"),
+)
+"""The option every backend with the ``read_only`` capability accepts."""
 
 COMMON_OPTIONS: tuple[Option, ...] = ()
 """Options every backend accepts (none yet besides the heartbeat ones)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -173,18 +174,7 @@ class Registry:
                     f"plugin {plugin!r} registered {type(backend).__name__}, "
                     "not an optuna_storage_kit.Backend"
                 )
-            if backend.spec_version != hookspecs.SPEC_VERSION:
-                newer = backend.spec_version > hookspecs.SPEC_VERSION
-                fix = (
-                    "upgrade optuna-storage-kit"
-                    if newer
-                    else f"upgrade the plugin to a release built for spec {hookspecs.SPEC_VERSION}"
-                )
-                raise IncompatiblePluginError(
-                    f"backend {backend.name!r} from plugin {plugin!r} implements spec version "
-                    f"{backend.spec_version}, but this optuna-storage-kit implements spec "
-                    f"version {hookspecs.SPEC_VERSION}; {fix}"
-                )
+            _check_spec_version(backend, plugin)
             problems = backend.problems()
             if problems:
                 raise PluginError(
@@ -332,3 +322,28 @@ def get_registry() -> Registry:
         if _default is None:
             _default = Registry()
         return _default
+
+
+def _check_spec_version(backend: Backend, plugin: str) -> None:
+    """Refuse a spec version outside the supported range; warn on a deprecated one."""
+    version = backend.spec_version
+    low, high = hookspecs.MIN_SPEC_VERSION, hookspecs.SPEC_VERSION
+    if not isinstance(version, int) or isinstance(version, bool) or not low <= version <= high:
+        newer = isinstance(version, int) and version > high
+        fix = (
+            "upgrade optuna-storage-kit"
+            if newer
+            else f"upgrade the plugin to a release built for spec {low} to {high}"
+        )
+        raise IncompatiblePluginError(
+            f"backend {backend.name!r} from plugin {plugin!r} implements spec version "
+            f"{version}, but this optuna-storage-kit implements spec versions {low} to {high}; "
+            f"{fix}"
+        )
+    if version in hookspecs.DEPRECATED_SPEC_VERSIONS:
+        warnings.warn(
+            f"backend {backend.name!r} from plugin {plugin!r} implements spec version "
+            f"{version}, which is deprecated; upgrade the plugin to spec {high}",
+            DeprecationWarning,
+            stacklevel=2,
+        )

@@ -14,11 +14,15 @@ from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit._serialization import check_attr
+from optuna_storage_kit.errors import ReadOnlyStorageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from optuna.distributions import BaseDistribution
 
     from optuna_storage_kit._backend import Backend
+    from optuna_storage_kit._capabilities import Capabilities
     from optuna_storage_kit._urls import StorageURL
 
 __all__ = ["KitStorage"]
@@ -37,11 +41,44 @@ class KitStorage(BaseStorage, BaseHeartbeat):
     Thread- and process-safety are those of the backend (see its capabilities).
     """
 
-    def __init__(self, inner: BaseStorage, *, backend: Backend, url: StorageURL) -> None:
+    def __init__(
+        self,
+        inner: BaseStorage,
+        *,
+        backend: Backend,
+        url: StorageURL,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._inner = inner
         self._backend_name = backend.name
         self._url = url
+        self._options: dict[str, Any] = dict(options or {})
+        self._capabilities = backend.claims(self._options)
+        self._visibility_delay_s = backend.visibility_delay(self._options)
+        self._read_only = self._options.get("mode") == "ro"
         self._heartbeat = inner if isinstance(inner, BaseHeartbeat) else None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend claims for the options this storage was opened with."""
+        return self._capabilities
+
+    @property
+    def visibility_delay_s(self) -> float:
+        """Seconds a running trial's writes may stay invisible to other processes."""
+        return self._visibility_delay_s
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this storage was opened with ``mode=ro``: every write raises."""
+        return self._read_only
+
+    def _writable(self, what: str) -> None:
+        if self._read_only:
+            raise ReadOnlyStorageError(
+                f"cannot {what}: {self._url} was opened read-only (mode=ro); "
+                "open it without mode=ro to write"
+            )
 
     @property
     def inner(self) -> BaseStorage:
@@ -70,16 +107,20 @@ class KitStorage(BaseStorage, BaseHeartbeat):
     def create_new_study(
         self, directions: Sequence[StudyDirection], study_name: str | None = None
     ) -> int:
+        self._writable("create a study")
         return self._inner.create_new_study(directions, study_name)
 
     def delete_study(self, study_id: int) -> None:
+        self._writable("delete a study")
         self._inner.delete_study(study_id)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._writable("set a study attribute")
         value = check_attr(key, value, what=f"user attribute {key!r} of study {study_id}")
         self._inner.set_study_user_attr(study_id, key, value)
 
     def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._writable("set a study attribute")
         value = check_attr(key, value, what=f"system attribute {key!r} of study {study_id}")
         self._inner.set_study_system_attr(study_id, key, value)
 
@@ -103,6 +144,7 @@ class KitStorage(BaseStorage, BaseHeartbeat):
 
     # -- trials ------------------------------------------------------------------------------
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        self._writable("create a trial")
         if template_trial is not None:
             template_trial = _checked_template(template_trial, study_id)
         return self._inner.create_new_trial(study_id, template_trial)
@@ -114,6 +156,7 @@ class KitStorage(BaseStorage, BaseHeartbeat):
         param_value_internal: float,
         distribution: BaseDistribution,
     ) -> None:
+        self._writable("set a trial param")
         self._inner.set_trial_param(trial_id, param_name, param_value_internal, distribution)
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
@@ -128,18 +171,22 @@ class KitStorage(BaseStorage, BaseHeartbeat):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
+        self._writable("change a trial's state")
         return self._inner.set_trial_state_values(trial_id, state, values)
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
+        self._writable("report an intermediate value")
         self._inner.set_trial_intermediate_value(trial_id, step, intermediate_value)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._writable("set a trial attribute")
         value = check_attr(key, value, what=f"user attribute {key!r} of trial id {trial_id}")
         self._inner.set_trial_user_attr(trial_id, key, value)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._writable("set a trial attribute")
         value = check_attr(key, value, what=f"system attribute {key!r} of trial id {trial_id}")
         self._inner.set_trial_system_attr(trial_id, key, value)
 
@@ -179,6 +226,7 @@ class KitStorage(BaseStorage, BaseHeartbeat):
 
     # -- heartbeat ---------------------------------------------------------------------------
     def record_heartbeat(self, trial_id: int) -> None:
+        self._writable("record a heartbeat")
         if self._heartbeat is not None:
             self._heartbeat.record_heartbeat(trial_id)
 

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidURLError",
     "NoSuchBackendError",
     "PluginError",
+    "ReadOnlyStorageError",
     "SerializationError",
     "StorageKitError",
 ]
@@ -35,6 +36,10 @@ class NoSuchBackendError(StorageKitError, ValueError):
 
 class InvalidOptionError(StorageKitError, ValueError):
     """An option is unknown to the backend, has the wrong type, or is out of range."""
+
+
+class ReadOnlyStorageError(StorageKitError, PermissionError):
+    """A write was attempted through a storage opened read-only (``mode=ro``)."""
 
 
 class SerializationError(StorageKitError, ValueError):

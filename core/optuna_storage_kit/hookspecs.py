@@ -16,7 +16,7 @@ and in ``osk_mydb/plugin.py``::
             name="mydb",
             schemes=("mydb",),
             version="1.0.0",
-            spec_version=1,
+            spec_version=2,
             open=open_mydb,                       # (StorageURL, options) -> BaseStorage
             capabilities=osk.Capabilities(thread_safe=True, persistent=True),
             options=(osk.Option("timeout", float, 5.0, "Seconds to wait for the server."),),
@@ -27,13 +27,21 @@ that fails (its import raises, its hook raises, it was built for another spec ve
 an invalid :class:`~optuna_storage_kit.Backend`) is listed as broken by ``osk backends`` and does
 not affect the others; ``Registry.load(strict=True)`` raises instead.
 
-Spec versions: :data:`SPEC_VERSION` is the version of this contract. It changes only when a change
-would break existing plugins; a backend declares the version it was written for in
-``Backend.spec_version`` and is refused, with a message saying what to upgrade, when it differs.
+Spec versions: :data:`SPEC_VERSION` is the version of this contract; a backend declares the
+version it was written for in ``Backend.spec_version``. The contract grows the pluggy way: a new
+hook argument or ``Backend`` field has a default, so a plugin written for an older version keeps
+working (pluggy lets a hook implementation take fewer arguments than its spec). Every version
+from :data:`MIN_SPEC_VERSION` to :data:`SPEC_VERSION` is accepted; versions listed in
+:data:`DEPRECATED_SPEC_VERSIONS` load with a ``DeprecationWarning``; a version outside the range
+is refused with a message saying what to upgrade.
 
 Spec version history:
 
 * 1: ``register_backends`` and ``register_commands``.
+* 2: ``Capabilities.read_only`` with the ``mode`` option; ``Backend.capabilities_for`` (claims
+  that depend on options) and ``Backend.visibility_delay_s``; capability implications
+  (``durable`` needs ``persistent``, ``multi_host`` needs ``multi_process``) checked when
+  ``Capabilities`` is built.
 """
 
 from __future__ import annotations
@@ -48,13 +56,26 @@ if TYPE_CHECKING:
 
     from optuna_storage_kit._backend import Backend
 
-__all__ = ["PROJECT_NAME", "SPEC_VERSION", "hookimpl", "hookspec"]
+__all__ = [
+    "DEPRECATED_SPEC_VERSIONS",
+    "MIN_SPEC_VERSION",
+    "PROJECT_NAME",
+    "SPEC_VERSION",
+    "hookimpl",
+    "hookspec",
+]
 
 PROJECT_NAME = "optuna_storage_kit"
 """The pluggy project name, which is also the entry point group."""
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 """The version of this plugin contract."""
+
+MIN_SPEC_VERSION = 1
+"""The oldest spec version a backend may declare and still load."""
+
+DEPRECATED_SPEC_VERSIONS: frozenset[int] = frozenset()
+"""Spec versions that still load, with a ``DeprecationWarning`` naming the upgrade."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

@@ -88,12 +88,12 @@ def osk_direction() -> object:
         ),
         (
             good("future", "future").replace("spec_version=osk.SPEC_VERSION", "spec_version=99"),
-            "implements spec version 99, but this optuna-storage-kit implements spec version 1;"
-            " upgrade optuna-storage-kit",
+            "implements spec version 99, but this optuna-storage-kit implements spec versions"
+            " 1 to 2; upgrade optuna-storage-kit",
         ),
         (
             good("old", "old").replace("spec_version=osk.SPEC_VERSION", "spec_version=0"),
-            "upgrade the plugin to a release built for spec 1",
+            "upgrade the plugin to a release built for spec 1 to 2",
         ),
         (good("Bad Name", "bad"), "name 'Bad Name' must match"),
         (good("badscheme", "optuna+x"), "scheme 'optuna+x' must match"),
@@ -245,6 +245,133 @@ def test_same_backend_name_from_two_plugins(installed_plugins: Install) -> None:
     assert [b.name for b in registry.backends()].count("same") == 1
     [broken] = registry.broken()
     assert "registered by both" in broken.error
+
+
+SPEC_1_PLUGIN = """
+import optuna_storage_kit as osk
+
+def _open(url, options):
+    return osk.open_storage("optuna+memory://").inner
+
+@osk.hookimpl
+def register_backends(register):  # written for spec 1: no new fields, no new hook arguments
+    register(osk.Backend(name="old", schemes=("old",), version="1.0", spec_version=1,
+                         open=_open, capabilities=osk.Capabilities(thread_safe=True)))
+"""
+
+
+def test_a_spec_1_plugin_loads_in_a_spec_2_core(installed_plugins: Install) -> None:
+    assert osk.SPEC_VERSION == 2
+    installed_plugins("osk-old", "old", SPEC_1_PLUGIN)
+    registry = osk.Registry()
+    backend = registry.backend_for("old")
+    assert backend.spec_version == 1
+    assert registry.broken() == []
+    # The spec-2 defaults apply: claims do not depend on options, writes are visible at once.
+    assert backend.claims({}) == backend.capabilities
+    assert backend.visibility_delay({}) == 0.0
+
+
+def test_a_deprecated_spec_version_loads_with_a_warning(
+    installed_plugins: Install, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(osk.hookspecs, "DEPRECATED_SPEC_VERSIONS", frozenset({1}))
+    installed_plugins("osk-old", "old", SPEC_1_PLUGIN)
+    registry = osk.Registry()
+    with pytest.warns(DeprecationWarning, match="spec version 1, which is deprecated"):
+        assert registry.backend_for("old").name == "old"
+
+
+@pytest.mark.parametrize(
+    ("claims", "needle"),
+    [
+        ({"write_through": True, "durable": True}, "durable capability implies persistent"),
+        ({"write_through": True, "persistent": True}, "write_through capability implies durable"),
+        ({"multi_host": True}, "multi_host capability implies multi_process"),
+        ({"read_only": True}, "read_only capability implies persistent"),
+    ],
+)
+def test_capability_implications_are_checked_when_built(
+    claims: dict[str, bool], needle: str
+) -> None:
+    with pytest.raises(ValueError, match=needle):
+        osk.Capabilities(**claims)
+
+
+def test_claims_and_visibility_may_depend_on_options(
+    registry: osk.Registry, make_backend: Callable[..., osk.Backend]
+) -> None:
+    base = osk.Capabilities(persistent=True, durable=True)
+    strong = osk.Capabilities(persistent=True, durable=True, write_through=True)
+    backend = make_backend(
+        capabilities=base,
+        options=(osk.Option("write_behind", bool, True, "Buffer running trials' writes."),),
+        capabilities_for=lambda options: base if options["write_behind"] else strong,
+        visibility_delay_s=lambda options: 1.0 if options["write_behind"] else 0.0,
+    )
+    registry.register_backend(backend)
+    from optuna_storage_kit._open import open_with
+
+    default = open_with(registry, "optuna+fake://", {})
+    assert default.capabilities == base and default.visibility_delay_s == 1.0
+    variant = open_with(registry, "optuna+fake://?write_behind=false", {})
+    assert variant.capabilities == strong and variant.visibility_delay_s == 0.0
+
+
+def test_capabilities_for_must_return_capabilities(
+    registry: osk.Registry, make_backend: Callable[..., osk.Backend]
+) -> None:
+    registry.register_backend(make_backend(capabilities_for=lambda options: "durable"))
+    from optuna_storage_kit._open import open_with
+
+    with pytest.raises(osk.PluginError, match="capabilities_for\\(\\) returned str"):
+        open_with(registry, "optuna+fake://", {})
+
+
+def test_invalid_visibility_delay_is_reported(make_backend: Callable[..., osk.Backend]) -> None:
+    assert any(
+        "visibility_delay_s -1 must be a number >= 0" in p
+        for p in make_backend(visibility_delay_s=-1).problems()
+    )
+
+
+def test_read_only_storage_refuses_every_write(
+    registry: osk.Registry, make_backend: Callable[..., osk.Backend]
+) -> None:
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    shared = osk.open_storage("optuna+memory://ro-test").inner
+    study_id = shared.create_new_study([StudyDirection.MINIMIZE], "s")
+    trial_id = shared.create_new_trial(study_id)
+    backend = make_backend(
+        capabilities=osk.Capabilities(persistent=True, read_only=True),
+        open=lambda url, options: shared,
+    )
+    assert "mode" in {o.name for o in backend.all_options}
+    registry.register_backend(backend)
+    from optuna_storage_kit._open import open_with
+
+    storage = open_with(registry, "optuna+fake://?mode=ro", {})
+    assert storage.read_only
+    writes: list[Callable[[], object]] = [
+        lambda: storage.create_new_study([StudyDirection.MINIMIZE]),
+        lambda: storage.delete_study(study_id),
+        lambda: storage.set_study_user_attr(study_id, "k", 1),
+        lambda: storage.set_study_system_attr(study_id, "k", 1),
+        lambda: storage.create_new_trial(study_id),
+        lambda: storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0]),
+        lambda: storage.set_trial_intermediate_value(trial_id, 1, 1.0),
+        lambda: storage.set_trial_user_attr(trial_id, "k", 1),
+        lambda: storage.set_trial_system_attr(trial_id, "k", 1),
+        lambda: storage.record_heartbeat(trial_id),
+    ]
+    for write in writes:
+        with pytest.raises(osk.ReadOnlyStorageError, match="opened read-only \\(mode=ro\\)"):
+            write()
+    assert storage.get_trial(trial_id).state == TrialState.RUNNING
+    assert storage.get_study_user_attrs(study_id) == {}
+    assert not open_with(registry, "optuna+fake://", {}).read_only
 
 
 def test_capabilities_helpers() -> None:
