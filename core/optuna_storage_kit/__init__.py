@@ -33,6 +33,7 @@ from optuna_storage_kit.errors import (
     ReadOnlyStorageError,
     SerializationError,
     StorageKitError,
+    StoreNotFoundError,
 )
 from optuna_storage_kit.hookspecs import SPEC_VERSION, hookimpl
 
@@ -64,6 +65,7 @@ __all__ = [
     "SerializationError",
     "StorageKitError",
     "StorageURL",
+    "StoreNotFoundError",
     "__version__",
     "check_attr",
     "errors",

@@ -17,6 +17,7 @@ __all__ = [
     "NoSuchBackendError",
     "PluginError",
     "ReadOnlyStorageError",
+    "StoreNotFoundError",
     "SerializationError",
     "StorageKitError",
 ]
@@ -40,6 +41,11 @@ class InvalidOptionError(StorageKitError, ValueError):
 
 class ReadOnlyStorageError(StorageKitError, PermissionError):
     """A write was attempted through a storage opened read-only (``mode=ro``)."""
+
+
+class StoreNotFoundError(StorageKitError, FileNotFoundError):
+    """The store a URL names does not exist, and opening it was not meant to create it
+    (``mode=ro``, or inspection with ``osk info``)."""
 
 
 class SerializationError(StorageKitError, ValueError):
