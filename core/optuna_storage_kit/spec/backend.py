@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna_storage_kit.errors import PluginError
 from optuna_storage_kit.spec.capabilities import Capabilities
-from optuna_storage_kit.spec.options import COMMON_OPTIONS, HEARTBEAT_OPTIONS, MODE_OPTION, Option
+from optuna_storage_kit.spec.options import HEARTBEAT_OPTIONS, MODE_OPTION, Option
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -113,11 +113,11 @@ class Backend:
 
     @property
     def all_options(self) -> tuple[Option, ...]:
-        """Every option the backend accepts: its own, the common ones, the heartbeat ones
-        (``heartbeat`` capability) and ``mode`` (``read_only`` capability)."""
+        """Every option the backend accepts: its own, the heartbeat ones (``heartbeat``
+        capability) and ``mode`` (``read_only`` capability)."""
         extra = HEARTBEAT_OPTIONS if self.capabilities.heartbeat else ()
         mode = (MODE_OPTION,) if self.capabilities.read_only else ()
-        return (*COMMON_OPTIONS, *extra, *mode, *self.options)
+        return (*extra, *mode, *self.options)
 
     def claims(self, options: Mapping[str, Any]) -> Capabilities:
         """Return the capabilities the backend claims when opened with ``options``.

@@ -9,7 +9,7 @@ from typing import Any
 
 from optuna_storage_kit.errors import InvalidOptionError
 
-__all__ = ["COMMON_OPTIONS", "HEARTBEAT_OPTIONS", "MODE_OPTION", "Option", "resolve_options"]
+__all__ = ["HEARTBEAT_OPTIONS", "MODE_OPTION", "Option", "resolve_options"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -139,9 +139,6 @@ MODE_OPTION = Option(
     choices=("rw", "ro"),
 )
 """The option every backend with the ``read_only`` capability accepts."""
-
-COMMON_OPTIONS: tuple[Option, ...] = ()
-"""Options every backend accepts (none yet besides the heartbeat ones)."""
 
 
 def resolve_options(
