@@ -106,14 +106,22 @@ def step(title: str) -> Iterator[None]:
 
 
 def run(
-    command: list[str], *, cwd: Path, env: Mapping[str, str] | None = None, capture: bool = False
+    command: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    capture: bool = False,
+    echo: bool = True,
 ) -> str:
-    """Run ``command``; raise CheckError with its output if it fails."""
+    """Run ``command``; return what it printed if ``capture``; raise CheckError if it fails.
+
+    A captured command's standard output is shown when ``echo``, its error output on failure.
+    """
     print("$ " + " ".join(command), flush=True)
     result = subprocess.run(
         command, cwd=cwd, env=env, text=True, capture_output=capture, check=False
     )
-    if capture and result.stdout:
+    if capture and echo and result.stdout:
         print(result.stdout, end="", flush=True)
     if result.returncode != 0:
         detail = f"\n{result.stdout}{result.stderr}" if capture else ""
@@ -212,11 +220,14 @@ def child_env(venv: Path) -> dict[str, str]:
     return env
 
 
-def install(venv: Path, wheels_dir: Path, release: str, python: str, cwd: Path) -> None:
-    run([uv(), "venv", "--quiet", "--python", python, str(venv)], cwd=cwd)
-    requirement = f"optuna-storage-kit[all]=={release}"
+def install(venv: Path, out: Path, names: list[str], release: str, python: str) -> None:
+    """``optuna-storage-kit[all]`` from the wheels in ``out`` into a new venv at ``venv``."""
+    run([uv(), "venv", "--quiet", "--python", python, str(venv)], cwd=venv.parent)
     command = [uv(), "pip", "install", "--python", str(venv / "bin" / "python")]
-    run([*command, "--find-links", str(wheels_dir), requirement], cwd=cwd)
+    # Not a wheel of the same name that uv cached from an earlier build.
+    command += [f"--refresh-package={name}" for name in names]
+    command += ["--find-links", str(out), f"optuna-storage-kit[all]=={release}"]
+    run(command, cwd=venv.parent)
 
 
 INSTALLED_RECORDS = """
@@ -236,9 +247,8 @@ def wheel_record(wheel: Path) -> set[str]:
 def check_installed_from(wheels: dict[str, Path], venv: Path, cwd: Path) -> None:
     """Every file of each built wheel is installed, with the wheel's hash: nothing else came."""
     python = str(venv / "bin" / "python")
-    records = json.loads(
-        run([python, "-c", INSTALLED_RECORDS, *wheels], cwd=cwd, env=child_env(venv), capture=True)
-    )
+    command = [python, "-c", INSTALLED_RECORDS, *wheels]
+    records = json.loads(run(command, cwd=cwd, env=child_env(venv), capture=True, echo=False))
     for name, wheel in wheels.items():
         missing = wheel_record(wheel) - set(records[name].splitlines())
         if missing:
@@ -323,7 +333,7 @@ def check(out: Path, python: str) -> None:
         place = Path(temporary)
         venv = place / "venv"
         with step(f"install optuna-storage-kit[all] into a fresh venv in {place}"):
-            install(venv, out, release, python, place)
+            install(venv, out, list(wheels), release, python)
             check_installed_from(wheels, venv, place)
         with step("the README's snippet, osk backends, osk certify, in that venv"):
             use(venv, release, place)
