@@ -5,8 +5,13 @@ A pytest plugin (``--osk-url``/``--osk-factory`` and fixtures), the suite it run
 for the factory contract and the third-party guide.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from osk_conformance._target import REFERENCE_URL, Target, factory_from_url, load_factory
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("osk-conformance")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
 
 __all__ = ["REFERENCE_URL", "Target", "__version__", "factory_from_url", "load_factory"]

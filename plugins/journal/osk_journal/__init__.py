@@ -4,10 +4,15 @@ The file is in the exact format of Optuna's ``JournalStorage`` with ``JournalFil
 both can read and write it. See :class:`JournalFileStorage`.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
 from osk_journal._storage import JournalFileStorage
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("osk-journal")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
 
 __all__ = [
     "JournalCorruptError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import optuna_storage_kit as osk
@@ -36,7 +37,10 @@ def _describe(storage: Any) -> dict[str, str]:
     }
 
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("osk-postgres")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
 
 CAPABILITIES = Capabilities(
     thread_safe=True,
