@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from optuna.storages import BaseStorage
 
 import optuna_storage_kit as osk
 
-__all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory"]
+__all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory", "open_spec"]
 
 REFERENCE_URL = "optuna+memory://"
 """The reference backend every candidate is compared with."""
@@ -40,6 +41,11 @@ class Target:
         capabilities: What the backend claims.
         thresholds: The performance limits it ships (see the kit's README for the names).
         shared: Every directory reaches the same store, so no test can count on an empty one.
+        visibility_delay_s: Seconds a running trial's writes may stay invisible to other
+            processes, when the storage does not say (``KitStorage.visibility_delay_s`` does):
+            a factory's ``visibility_delay_s`` attribute, else 0.
+        api: ``"sync"``, or ``"aio"`` to drive every storage call through ``storage.aio``
+            (the API, model and serialization tests of backends claiming ``async_api``).
     """
 
     spec: str
@@ -48,6 +54,8 @@ class Target:
     capabilities: osk.Capabilities
     thresholds: Mapping[str, float]
     shared: bool = False
+    visibility_delay_s: float = 0.0
+    api: str = "sync"
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -64,8 +72,13 @@ class Target:
     def from_url(cls, url: str) -> Target:
         """A target for a storage URL or URL template (``{dir}``/``{name}`` placeholders).
 
+        Options in the URL's query (``optuna+sqlite:///s.db?write_behind=false``) are part of
+        what is certified: the claims are those the opened storage reports for them
+        (``KitStorage.capabilities``, from ``Backend.capabilities_for``).
+
         Raises:
-            optuna_storage_kit.StorageKitError: The URL does not parse or no backend serves it.
+            optuna_storage_kit.StorageKitError: The URL does not parse, no backend serves it,
+                or an option is invalid.
         """
         template = url_template(url)
         parsed = osk.StorageURL(template.replace("{dir}", "/d").replace("{name}", "n"))
@@ -75,7 +88,7 @@ class Target:
             spec=f"url:{url}",
             name=backend.name,
             version=backend.version,
-            capabilities=backend.capabilities,
+            capabilities=_claims(template) if parsed.query else backend.capabilities,
             thresholds=dict(backend.thresholds),
             shared=shared,
         )
@@ -97,6 +110,7 @@ class Target:
             capabilities=capabilities,
             thresholds=dict(getattr(factory, "thresholds", {})),
             shared=bool(getattr(factory, "shared", False)),
+            visibility_delay_s=float(getattr(factory, "visibility_delay_s", 0.0)),
         )
 
     @classmethod
@@ -117,19 +131,45 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.name}"
+        return self.name if self.api == "sync" else f"{self.name}[{self.api}]"
+
+    def via_async(self) -> Target:
+        """This target with every storage call made through ``storage.aio``."""
+        return dataclasses.replace(self, api="aio")
 
     def has(self, capability: str) -> bool:
         return bool(getattr(self.capabilities, capability))
 
     def open(self, directory: str | os.PathLike[str], **options: Any) -> BaseStorage:
         """Open the store kept under ``directory`` (the same one again for the same directory)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        kind, _, source = self.spec.partition(":")
-        if kind == "factory":
-            return load_factory(source)(str(directory), **options)
-        return osk.open_storage(render(url_template(source), directory), **options)
+        storage = open_spec(self.spec, directory, **options)
+        if self.api == "aio":
+            from osk_conformance._async_driver import AsyncDriven
+
+            return AsyncDriven(storage)
+        return storage
+
+
+def open_spec(spec: str, directory: str | os.PathLike[str], **options: Any) -> BaseStorage:
+    """Open the store of ``directory`` for a target's ``spec``, as child processes do."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    kind, _, source = spec.partition(":")
+    if kind == "factory":
+        return load_factory(source)(str(directory), **options)
+    return osk.open_storage(render(url_template(source), directory), **options)
+
+
+def _claims(template: str) -> osk.Capabilities:
+    """What the backend claims for the options of ``template``, read from an opened storage."""
+    with tempfile.TemporaryDirectory(prefix="osk-claims-") as directory:
+        storage = osk.open_storage(render(template, Path(directory)))
+        try:
+            return storage.capabilities
+        finally:
+            close = getattr(storage, "close", None)
+            if callable(close):
+                close()
 
 
 FACTORY_GROUP = "osk_conformance.factories"
@@ -168,17 +208,17 @@ def url_template(url: str) -> str:
 
     ``{dir}`` and ``{name}`` are kept. Without them, ``optuna+memory://`` becomes
     ``optuna+memory://{name}`` (a named store per directory), and a file URL (no host, a path)
-    keeps its file name under ``{dir}``; any other URL is a shared store opened as it is.
+    keeps its file name under ``{dir}``; any other URL is a shared store opened as it is. A
+    query (the backend's options) is kept as it is.
     """
-    if "{dir}" in url or "{name}" in url:
+    base, sep, query = url.partition("?")
+    if "{dir}" in base or "{name}" in base:
         return url
-    parsed = osk.StorageURL(url)
-    if parsed.query:
-        raise ValueError(f"give options of {parsed} as a factory's options, not in the URL")
+    parsed = osk.StorageURL(base)
     if parsed.scheme == "memory" and not parsed.host:
-        return "optuna+memory://{name}"
+        return f"optuna+memory://{{name}}{sep}{query}"
     if not parsed.host and parsed.database:
-        return f"optuna+{parsed.scheme}:///{{dir}}/{Path(parsed.database).name}"
+        return f"optuna+{parsed.scheme}:///{{dir}}/{Path(parsed.database).name}{sep}{query}"
     return url
 
 

@@ -7,7 +7,8 @@ attribute and value), and what was acknowledged must be there: for a ``durable``
 Optuna's persistence contract (every trial creation and completion, with all the trial's earlier
 writes); for a ``write_through`` backend, every acknowledged write, a running trial's parameter
 and attribute included. Several rounds write to the same store, so recovery after a kill is
-tested too.
+tested too. The kill points come from the run's seed (``--seed``, shown in the certificate);
+the full mode kills the writer 100 times.
 """
 
 from __future__ import annotations
@@ -103,14 +104,22 @@ def _check(
     assert sorted(trials) == list(range(len(trials))), "trial numbers have gaps"
 
 
+KILLS_FULL = 100
+KILLS_QUICK = 3
+
+
 @pytest.mark.osk_requires("persistent", "durable")
 def test_acknowledged_writes_survive_sigkill(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_quick: bool
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_dir: Path,
+    osk_quick: bool,
+    osk_seed: int,
 ) -> None:
     study = f"osk-{uuid.uuid4().hex}"
-    rng = random.Random(os.getpid())
+    rng = random.Random(f"{osk_seed}-durability")
     acknowledged: dict[int, str] = {}
-    for _ in range(3 if osk_quick else 8):
+    for _ in range(KILLS_QUICK if osk_quick else KILLS_FULL):
         acks = rng.randint(1, 40 if osk_quick else 120)
         acknowledged.update(_write_until_killed(osk_target, osk_dir, study, acks))
         _check(osk_open(), study, acknowledged, osk_target.capabilities.write_through)

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, rule
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -204,14 +204,16 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
     return StorageComparison
 
 
-def test_matches_reference(osk_target: Target, osk_reference: Target, osk_quick: bool) -> None:
-    machine = make_machine(osk_target, osk_reference)
+def test_matches_reference(
+    osk_target: Target, osk_reference: Target, osk_quick: bool, osk_seed: int
+) -> None:
+    """Random sequences from the run's seed (``--seed``): a failure replays with it."""
+    machine = seed(osk_seed)(make_machine(osk_target, osk_reference))
     machine.TestCase.settings = settings(
         max_examples=25 if osk_quick else 100,
         stateful_step_count=25 if osk_quick else 50,
         deadline=None,
         database=None,
-        derandomize=osk_quick,
         suppress_health_check=list(HealthCheck),
         # Quick mode reports the first failing sequence as found; full mode shrinks it.
         phases=[p for p in Phase if p != Phase.shrink or not osk_quick],
