@@ -44,8 +44,15 @@ class Writer:
 
     def study_attrs(self, tag: str) -> None:
         self.study.set_user_attr(f"user-{tag}", {"tag": tag, "n": [1, 2.5]})
-        emit("ack", {"op": "study_attr", "kind": "user", "key": f"user-{tag}",
-                     "value": {"tag": tag, "n": [1, 2.5]}})
+        emit(
+            "ack",
+            {
+                "op": "study_attr",
+                "kind": "user",
+                "key": f"user-{tag}",
+                "value": {"tag": tag, "n": [1, 2.5]},
+            },
+        )
         self.storage.set_study_system_attr(self.study._study_id, f"system-{tag}", tag)
         emit("ack", {"op": "study_attr", "kind": "system", "key": f"system-{tag}", "value": tag})
 
@@ -61,11 +68,21 @@ class Writer:
         ):
             emit("ack", {"op": "param", "trial": number, "name": name, "value": value})
         trial.set_user_attr("note", f"hello {tag}")
-        emit("ack", {"op": "attr", "trial": number, "kind": "user", "key": "note",
-                     "value": f"hello {tag}"})
+        emit(
+            "ack",
+            {
+                "op": "attr",
+                "trial": number,
+                "kind": "user",
+                "key": "note",
+                "value": f"hello {tag}",
+            },
+        )
         self.storage.set_trial_system_attr(trial._trial_id, "sys", {"tag": tag})
-        emit("ack", {"op": "attr", "trial": number, "kind": "system", "key": "sys",
-                     "value": {"tag": tag}})
+        emit(
+            "ack",
+            {"op": "attr", "trial": number, "kind": "system", "key": "sys", "value": {"tag": tag}},
+        )
         for step, value in ((1, 0.3), (2, 0.25)):
             trial.report(value, step)
             self.reported(number, step, value)
@@ -131,8 +148,14 @@ def expected(acks: Iterable[dict[str, Any]]) -> dict[str, Any]:
         number = str(ack["trial"])
         trial = record["trials"].setdefault(
             number,
-            {"state": "RUNNING", "values": None, "params": {}, "user_attrs": {},
-             "system_attrs": {}, "intermediate": {}},
+            {
+                "state": "RUNNING",
+                "values": None,
+                "params": {},
+                "user_attrs": {},
+                "system_attrs": {},
+                "intermediate": {},
+            },
         )
         if op == "param":
             trial["params"][ack["name"]] = ack["value"]
@@ -150,8 +173,9 @@ def differences(got: dict[str, Any], want: dict[str, Any]) -> list[str]:
     found = []
     for kind in ("user_attrs", "system_attrs"):
         for key, value in want[kind].items():
-            if got[kind].get(key, "<missing>") != value:
-                found.append(f"study {kind[:-6]} attribute {key!r}: {got[kind].get(key, 'missing')!r}, wrote {value!r}")
+            have = got[kind].get(key, "missing")
+            if have != value:
+                found.append(f"study {kind[:-6]} attribute {key!r}: {have!r}, wrote {value!r}")
     for number, trial in want["trials"].items():
         have = got["trials"].get(number)
         if have is None:

@@ -15,6 +15,7 @@ a store, so it has no thread or connection to hand down).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,10 +50,8 @@ class Child:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def wait(self, timeout: float = 120.0) -> int:
         """Wait for the exit; return the exit code (negative: killed by that signal)."""
@@ -76,10 +75,8 @@ class Child:
             self.kill()
             self.wait()
         for stream in (self.stdin, self.stdout, self._err):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
 
 
 class Zygote:
@@ -130,7 +127,7 @@ class Zygote:
         sock = self._start()
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
-        err = tempfile.TemporaryFile("w+", prefix="osk-child-err-")
+        err = tempfile.TemporaryFile("w+", prefix="osk-child-err-")  # noqa: SIM115 - Child closes it
         request = {"op": "spawn", "module": module, "argv": list(argv), "user": user}
         try:
             socket.send_fds(sock, [json.dumps(request).encode()], [in_r, out_w, err.fileno()])
@@ -166,7 +163,7 @@ def _preload(spec: str | None) -> None:
     import optuna
 
     import optuna_storage_kit as osk
-    import osk_conformance._durability_child  # noqa: F401
+    import osk_conformance._durability_child
     import osk_conformance._lifecycle_child  # noqa: F401
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -174,7 +171,7 @@ def _preload(spec: str | None) -> None:
     for name in _scout(spec) if spec else []:
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: S112 - a module only the scout could import: skip it
+        except Exception:
             continue
 
 
@@ -226,7 +223,7 @@ def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> Non
     import runpy
 
     sock.close()
-    for target, fd in zip((0, 1, 2), fds):
+    for target, fd in zip((0, 1, 2), fds, strict=True):
         os.dup2(fd, target)
         os.close(fd)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - fresh buffers on the new descriptors

@@ -8,8 +8,10 @@ Run the kit against a backend::
 Fixtures for a third party's own tests: ``osk_target`` (the backend under test, one test per
 ``--osk-url``/``--osk-factory``), ``osk_storage`` (a fresh storage), ``osk_open`` (open the
 store of a directory again, e.g. from a new storage object), ``osk_reference`` (the reference
-backend), ``osk_quick`` and ``osk_seed`` (the run's seed, ``--osk-seed``). Mark a test ``@pytest.mark.osk_requires("durable")`` to skip it,
-with the reason shown, on backends that do not claim the capability.
+backend), ``osk_quick``, ``osk_seed`` (the run's seed, ``--osk-seed``) and ``osk_zygote``
+(forks child processes from one warm process). Mark a test
+``@pytest.mark.osk_requires("durable")`` to skip it, with the reason shown, on backends that do
+not claim the capability.
 """
 
 from __future__ import annotations

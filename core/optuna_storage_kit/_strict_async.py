@@ -110,4 +110,3 @@ class StrictAsyncStorage:
     async def record_heartbeat(self, trial_id: int) -> None:
         self._owner._writable("record a heartbeat")
         await self._inner.record_heartbeat(trial_id)
-

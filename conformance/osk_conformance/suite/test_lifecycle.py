@@ -129,7 +129,9 @@ def test_every_returned_write_survives_a_normal_exit(
         if how == "gc":
             acks, events = _read(child, stop="collected")
             storage = osk_open()
-            problems = _poll(storage, study, expected(acks), _delay(storage, osk_target) + MARGIN_S)
+            problems = _poll(
+                storage, study, expected(acks), _delay(storage, osk_target) + MARGIN_S
+            )
             child.send("exit")
             _read(child)
         else:
@@ -207,7 +209,7 @@ def test_mode_ro_on_a_missing_store(osk_target: Target, osk_dir: Path) -> None:
     nothing; a backend not claiming ``read_only`` refuses the option loudly."""
     store = osk_dir / "missing"
     if not osk_target.has("read_only"):
-        with pytest.raises(Exception) as refused:  # noqa: PT011 - any loud refusal
+        with pytest.raises(Exception) as refused:
             osk_target.open(store, mode="ro")
         assert isinstance(refused.value, (osk.InvalidOptionError, TypeError, ValueError)), (
             f"refused mode='ro' with {type(refused.value).__name__}: {refused.value}"

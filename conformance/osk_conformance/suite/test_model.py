@@ -27,7 +27,13 @@ from osk_conformance._trials import canonical, outcome, trial_view
 
 # Any text but NUL, which no SQL text column stores (Optuna's RDBStorage included).
 TEXT = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
-NAMES = st.text(TEXT, max_size=12)
+# Names that differ in one code point but may compare equal under a collation, Unicode
+# normalization, case folding or space padding: each must be a name of its own.
+NEAR = st.sampled_from(
+    ["a", "A", "a ", " a", "\u00e1", "a\u0301", "\u00df", "ss", "\uff41", "a\u200b", "\u0131", "i"]
+)
+NAMES = st.text(TEXT, max_size=12) | NEAR
+KEYS = st.text(TEXT, max_size=6) | NEAR
 FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 1.0])
 FINITE = st.floats(-1e6, 1e6, allow_nan=False)
 JSONISH = st.recursive(
@@ -124,7 +130,7 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
         def delete_study(self, study: Any) -> None:
             self.both(lambda s, i: s.delete_study(i), study)
 
-        @rule(study=studies, key=st.text(TEXT, max_size=6), value=JSONISH)
+        @rule(study=studies, key=KEYS, value=JSONISH)
         def study_attr(self, study: Any, key: str, value: Any) -> None:
             self.both(lambda s, i: s.set_study_user_attr(i, key, value), study)
 
@@ -156,7 +162,7 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
             self.both(lambda s, i: s.get_best_trial(i), study)
             return pair
 
-        @rule(trial=trials, name=st.sampled_from("abc"), dist=DISTRIBUTIONS, data=st.data())
+        @rule(trial=trials, name=st.sampled_from("abc") | NEAR, dist=DISTRIBUTIONS, data=st.data())
         def set_param(self, trial: Any, name: str, dist: Any, data: st.DataObject) -> None:
             value = data.draw(dist[1])
             self.both(lambda s, i: s.set_trial_param(i, name, value, dist[0]), trial)
@@ -170,7 +176,7 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
         def intermediate(self, trial: Any, step: int, value: float) -> None:
             self.both(lambda s, i: s.set_trial_intermediate_value(i, step, value), trial)
 
-        @rule(trial=trials, key=st.text(TEXT, max_size=6), value=JSONISH, system=st.booleans())
+        @rule(trial=trials, key=KEYS, value=JSONISH, system=st.booleans())
         def trial_attr(self, trial: Any, key: str, value: Any, system: bool) -> None:
             if system:
                 self.both(lambda s, i: s.set_trial_system_attr(i, key, value), trial)
