@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import os
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,12 @@ class Target:
 
     @classmethod
     def from_factory(cls, path: str) -> Target:
-        """A target for a factory given as ``module:callable``."""
+        """A target for a factory given as ``module:callable``, or ``module:callable?opt=v``.
+
+        Options after ``?`` are passed to the factory on every call (converted with the option
+        types of the registered backend named ``factory.name``), and the claims are those the
+        storage it returns reports for them (``KitStorage.capabilities``).
+        """
         factory = load_factory(path)
         capabilities = getattr(factory, "capabilities", osk.Capabilities())
         if not isinstance(capabilities, osk.Capabilities):
@@ -103,9 +109,11 @@ class Target:
                 f"{path}.capabilities must be an optuna_storage_kit.Capabilities, "
                 f"not {type(capabilities).__name__}"
             )
+        if "?" in path:
+            capabilities = _factory_claims(path, capabilities)
         return cls(
             spec=f"factory:{path}",
-            name=str(getattr(factory, "name", path.rpartition(":")[2])),
+            name=str(getattr(factory, "name", path.partition("?")[0].rpartition(":")[2])),
             version=str(getattr(factory, "version", "unknown")),
             capabilities=capabilities,
             thresholds=dict(getattr(factory, "thresholds", {})),
@@ -156,8 +164,30 @@ def open_spec(spec: str, directory: str | os.PathLike[str], **options: Any) -> B
     directory.mkdir(parents=True, exist_ok=True)
     kind, _, source = spec.partition(":")
     if kind == "factory":
-        return load_factory(source)(str(directory), **options)
+        factory = load_factory(source)
+        return factory(str(directory), **factory_options(factory, source), **options)
     return osk.open_storage(render(url_template(source), directory), **options)
+
+
+def factory_options(factory: Factory, path: str) -> dict[str, Any]:
+    """The options after ``?`` in a factory's path, typed by the backend of ``factory.name``."""
+    query = path.partition("?")[2]
+    if not query:
+        return {}
+    raw = dict(urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True))
+    named = [b for b in osk.get_registry().backends() if b.name == getattr(factory, "name", "")]
+    declared = {o.name: o for o in named[0].all_options} if named else {}
+    return {k: declared[k].parse(v) if k in declared else v for k, v in raw.items()}
+
+
+def _factory_claims(path: str, declared: osk.Capabilities) -> osk.Capabilities:
+    with tempfile.TemporaryDirectory(prefix="osk-claims-") as directory:
+        storage = open_spec(f"factory:{path}", directory)
+        try:
+            claimed = getattr(storage, "capabilities", declared)
+            return claimed if isinstance(claimed, osk.Capabilities) else declared
+        finally:
+            _close(storage)
 
 
 def _claims(template: str) -> osk.Capabilities:
@@ -167,9 +197,13 @@ def _claims(template: str) -> osk.Capabilities:
         try:
             return storage.capabilities
         finally:
-            close = getattr(storage, "close", None)
-            if callable(close):
-                close()
+            _close(storage)
+
+
+def _close(storage: BaseStorage) -> None:
+    close = getattr(storage, "close", None)
+    if callable(close):
+        close()
 
 
 FACTORY_GROUP = "osk_conformance.factories"
@@ -232,7 +266,7 @@ def render(template: str, directory: Path) -> str:
 
 def load_factory(path: str) -> Factory:
     """Import ``module:callable`` (``module:obj.attr`` works too)."""
-    module_name, sep, attr = path.partition(":")
+    module_name, sep, attr = path.partition("?")[0].partition(":")
     if not sep or not attr:
         raise ValueError(f"factory {path!r} must be given as 'module:callable'")
     obj: Any = importlib.import_module(module_name)

@@ -305,5 +305,22 @@ def test_async_driver_runs_every_call_through_aio(
     trial_id = side_door.create_new_trial(side_door.create_new_study([optuna_direction()]))
     side_door.set_trial_user_attr(trial_id, "k", {1: 2})  # the bug the kit must catch
     assert side_door.get_trial(trial_id).user_attrs == {"k": {1: 2}}
-    with pytest.raises(AssertionError, match="no .aio"):
+    with pytest.raises(AssertionError, match=r"no \.aio"):
         AsyncDriven(osk.open_storage("optuna+memory://"))
+
+
+def variant_factory(directory: str, **options: Any) -> Any:
+    return osk.open_storage("optuna+kitvariant://store", **options)
+
+
+variant_factory.name = "kit-variant"  # type: ignore[attr-defined]
+variant_factory.capabilities = osk.Capabilities(thread_safe=True, large_steps=True)  # type: ignore[attr-defined]
+
+
+def test_factory_options_certify_that_variant(
+    variant_backend: osk.Backend, tmp_path: Path
+) -> None:
+    target = Target.from_factory(f"{__name__}:variant_factory?narrow=true")
+    assert target.name == "kit-variant" and not target.capabilities.large_steps
+    assert target.open(tmp_path).visibility_delay_s == 0.5  # type: ignore[attr-defined]
+    assert Target.from_factory(f"{__name__}:variant_factory").capabilities.large_steps

@@ -112,7 +112,7 @@ class KitStorage(BaseStorage, BaseHeartbeat):
         inner_aio = getattr(self._inner, "aio", None)
         if inner_aio is None:
             raise AttributeError(f"backend {self._backend_name!r} has no async API (aio)")
-        return StrictAsyncStorage(inner_aio, self)  # type: ignore[return-value]
+        return StrictAsyncStorage(inner_aio, self)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names KitStorage lacks: backend extras such as osk_counters().

@@ -80,17 +80,29 @@ class AsyncStorage(Protocol):
         """Store a study's system attribute (already checked by the policy)."""
         ...
 
-    async def get_study_id_from_name(self, study_name: str) -> int: ...
+    async def get_study_id_from_name(self, study_name: str) -> int:
+        """The id of the study of that exact name; ``KeyError`` if none."""
+        ...
 
-    async def get_study_name_from_id(self, study_id: int) -> str: ...
+    async def get_study_name_from_id(self, study_id: int) -> str:
+        """A study's name; ``KeyError`` for an unknown id."""
+        ...
 
-    async def get_study_directions(self, study_id: int) -> list[StudyDirection]: ...
+    async def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        """A study's directions; ``KeyError`` for an unknown id."""
+        ...
 
-    async def get_study_user_attrs(self, study_id: int) -> dict[str, Any]: ...
+    async def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        """A study's user attributes; ``KeyError`` for an unknown id."""
+        ...
 
-    async def get_study_system_attrs(self, study_id: int) -> dict[str, Any]: ...
+    async def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        """A study's system attributes; ``KeyError`` for an unknown id."""
+        ...
 
-    async def get_all_studies(self) -> list[FrozenStudy]: ...
+    async def get_all_studies(self) -> list[FrozenStudy]:
+        """Every study, sorted by id."""
+        ...
 
     async def create_new_trial(
         self, study_id: int, template_trial: FrozenTrial | None = None
@@ -111,7 +123,9 @@ class AsyncStorage(Protocol):
 
     async def get_trial_id_from_study_id_trial_number(
         self, study_id: int, trial_number: int
-    ) -> int: ...
+    ) -> int:
+        """A trial's id from its study and number; ``KeyError`` if none."""
+        ...
 
     async def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
@@ -133,14 +147,18 @@ class AsyncStorage(Protocol):
         """Store a trial's system attribute (already checked by the policy)."""
         ...
 
-    async def get_trial(self, trial_id: int) -> FrozenTrial: ...
+    async def get_trial(self, trial_id: int) -> FrozenTrial:
+        """A trial (a copy the caller may change); ``KeyError`` for an unknown id."""
+        ...
 
     async def get_all_trials(
         self,
         study_id: int,
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
-    ) -> list[FrozenTrial]: ...
+    ) -> list[FrozenTrial]:
+        """A study's trials sorted by id, filtered by ``states``; ``KeyError`` if no study."""
+        ...
 
 
 ASYNC_METHODS: frozenset[str] = frozenset(

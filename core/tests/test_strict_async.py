@@ -140,3 +140,11 @@ def test_aio_missing_is_an_attribute_error() -> None:
     assert not hasattr(storage, "aio")
     with pytest.raises(AttributeError):
         storage.aio  # noqa: B018
+
+
+def test_async_contract_is_documented_like_the_hookspecs() -> None:
+    from optuna_storage_kit import aio
+
+    assert "Since spec version" in (aio.__doc__ or "")
+    for name in ASYNC_METHODS:
+        assert inspect.getdoc(getattr(AsyncStorage, name)), f"{name} is not documented"
