@@ -64,6 +64,10 @@ class AsyncDriven(BaseStorage, BaseHeartbeat):
     def __repr__(self) -> str:
         return f"<AsyncDriven {self._sync!r}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the storage it drives (Optuna's tests pickle storages); a new loop after.
+        return (AsyncDriven, (self._sync,))
+
     # -- the async contract ------------------------------------------------------------------
     def create_new_study(
         self, directions: Sequence[StudyDirection], study_name: str | None = None

@@ -80,7 +80,7 @@ def certify(
         raise click.UsageError(
             "give exactly one of URL, --factory MODULE:CALLABLE or --all-installed"
         )
-    settings = {
+    settings: dict[str, Any] = {
         "quick": quick,
         "only": only,
         "baseline": baseline,
@@ -127,7 +127,7 @@ def _certify_one(
     click.echo(
         f"Certifying {target.name} {target.version} ({target.source}), seed {seed}", err=True
     )
-    settings = {
+    settings: dict[str, Any] = {
         "quick": quick,
         "categories": categories,
         "out": out,
@@ -138,7 +138,7 @@ def _certify_one(
     if progress:
         code, collector = _with_progress(target, settings)
     else:
-        code, collector = run_suite(target, **settings)  # type: ignore[arg-type]
+        code, collector = run_suite(target, **settings)
     cert = build_certificate(
         target, collector, quick=quick, categories=categories, exit_code=code, seed=seed
     )
@@ -149,7 +149,7 @@ def _certify_one(
     return bool(cert["result"] == "pass")
 
 
-def _with_progress(target, settings):  # type: ignore[no-untyped-def]
+def _with_progress(target: Any, settings: dict[str, Any]) -> tuple[int, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from osk_conformance._certify import run_suite

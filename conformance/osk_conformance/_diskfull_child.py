@@ -5,8 +5,15 @@ into a private mount namespace (``unshare(CLONE_NEWNS)``, what ``unshare -m`` do
 tmpfs of SIZE bytes on MOUNTPOINT (seen by nothing outside the namespace, gone when the child
 exits), keeps some ballast there, and opens the store under ``MOUNTPOINT/store``. It completes
 trials carrying 32 KiB attributes until a call raises, frees the ballast, reopens the store and
-checks every acknowledged trial, then writes one more trial and reopens again. It prints one
-line per step (see :mod:`osk_conformance._lifecycle`).
+checks every acknowledged trial, then writes one more trial and reopens again.
+
+Then a failed background write: with a trial created, the file system is filled up again, the
+trial's params and attributes are written (a write-behind backend holds them), the child waits
+past the backend's visibility delay (its timed flush fails on the full disk), frees the space
+and finishes the trial. Either a call raises (the failure surfaced) or, once the state change
+returned, every acknowledged write of the trial is stored: a failed flush is never swallowed.
+(tmpfs cannot make ``fsync`` itself fail; a failed background write is what the kit injects.)
+It prints one line per step (see :mod:`osk_conformance._lifecycle`).
 """
 
 from __future__ import annotations
@@ -18,11 +25,14 @@ import itertools
 import os
 import random
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import FloatDistribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
@@ -66,7 +76,8 @@ def _close(storage: BaseStorage) -> str | None:
 
 
 def _fill(storage: BaseStorage, study_id: int, limit: int) -> dict[str, Any]:
-    acked, written = [], 0
+    acked: list[int] = []
+    written = 0
     for i in itertools.count():
         try:
             trial_id = storage.create_new_trial(study_id)
@@ -110,6 +121,67 @@ def _lost(storage: BaseStorage, study: str, acked: list[int]) -> list[str]:
     return lost
 
 
+def _fill_up(path: Path) -> None:
+    """Fill the file system with ``path``, down to its last free byte."""
+    with open(path, "wb", buffering=0) as ballast:
+        for chunk in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    ballast.write(b"\0" * chunk)
+            except OSError as err:
+                if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+
+
+def _background(spec: str, store: Path, study: str) -> dict[str, Any]:
+    """A running trial's writes, a background flush on a full disk, then its state change."""
+    storage = open_spec(spec, store)
+    trial_id = storage.create_new_trial(storage.get_study_id_from_name(study))
+    number = storage.get_trial_number_from_id(trial_id)
+    ballast = store.parent / "ballast-2"
+    _fill_up(ballast)
+    writes: dict[str, Callable[[BaseStorage], None]] = {
+        "param": lambda s: s.set_trial_param(trial_id, "x", 0.5, FloatDistribution(0, 1)),
+        "attr": lambda s: s.set_trial_user_attr(trial_id, "held", payload(-1)),  # needs pages
+        "report": lambda s: s.set_trial_intermediate_value(trial_id, 1, 0.25),
+    }
+    acked: list[str] = []
+    surfaced: str | None = None
+    completed = False
+    for name, write in writes.items():
+        try:
+            write(storage)
+        except Exception as err:
+            surfaced = f"{name}: {type(err).__name__}: {err}"
+            break
+        acked.append(name)
+    time.sleep(min(float(getattr(storage, "visibility_delay_s", 0.0)), 5.0) + 0.5)
+    ballast.unlink()
+    if surfaced is None:
+        try:
+            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0])
+            completed = True
+        except Exception as err:
+            surfaced = f"state change: {type(err).__name__}: {err}"
+    closed = _close(storage)
+    del storage
+    gc.collect()
+    if not completed:
+        return {"surfaced": surfaced or closed, "lost": []}
+    reopened = open_spec(spec, store)
+    trial = reopened.get_trial(
+        reopened.get_trial_id_from_study_id_trial_number(
+            reopened.get_study_id_from_name(study), number
+        )
+    )
+    stored = {
+        "param": trial.params.get("x") == 0.5,
+        "attr": trial.user_attrs.get("held") == payload(-1),
+        "report": trial.intermediate_values.get(1) == 0.25,
+    }
+    return {"surfaced": closed, "lost": [name for name in acked if not stored[name]]}
+
+
 def main(spec: str, mountpoint: str, size: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -148,6 +220,8 @@ def main(spec: str, mountpoint: str, size: int) -> None:
         emit("after", {"ok": bool(kept), "error": None})
     except Exception as err:
         emit("after", {"ok": False, "error": f"{type(err).__name__}: {err}"})
+        return
+    emit("background", _background(spec, store, study))
 
 
 if __name__ == "__main__":

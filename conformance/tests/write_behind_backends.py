@@ -13,6 +13,9 @@ the trial's state changes. The correct one also writes them out:
   ``multiprocessing`` child, which leaves through ``os._exit`` and skips ``atexit``
   (``multiprocessing.util.register_after_fork`` plus ``multiprocessing.util.Finalize``).
 
+A background write that fails (a full disk) keeps the records: the next flush or the state
+change writes them, or raises.
+
 This is the pattern the lifecycle category asks of every write-behind backend. The broken ones
 leave out one part each.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import dataclasses
 import multiprocessing.util
 import os
@@ -50,12 +54,20 @@ _deferred: collections.deque[tuple[JournalFileBackend, Held]] = collections.dequ
 _drainer: list[threading.Thread] = []
 
 
-def _write_out(backend: JournalFileBackend, held: Held) -> None:
+def _write_out(backend: JournalFileBackend, held: Held, keep_on_failure: bool = True) -> None:
+    """Append the held records; they are let go only once stored (unless told otherwise)."""
     records = [r for trial in held.values() for r in trial]
+    if not records:
+        return
+    if not keep_on_failure:
+        for trial in held.values():
+            trial.clear()
+        with contextlib.suppress(OSError):  # the bug of swallows_failed_flush
+            backend.append_logs(records)
+        return
+    backend.append_logs(records)
     for trial in held.values():
-        trial.clear()
-    if records:
-        backend.append_logs(records)
+        del trial[: len(trial)]
 
 
 def _drain() -> None:
@@ -65,7 +77,11 @@ def _drain() -> None:
             backend, held = _deferred.popleft()
         except IndexError:
             return
-        _write_out(backend, held)
+        try:
+            _write_out(backend, held)
+        except OSError:
+            _deferred.appendleft((backend, held))  # kept for the next round, or exit
+            return
 
 
 def _drain_forever() -> None:
@@ -107,15 +123,22 @@ def _timer(ref: weakref.ref[_WriteBehind], interval: float) -> None:
         storage = ref()
         if storage is None or storage._closed:
             return
-        storage.flush()
+        with contextlib.suppress(OSError):  # kept: the next flush or state change retries
+            storage.flush()
         del storage
 
 
 class _WriteBehind(_Journal):
     def __init__(
-        self, backend: JournalFileBackend, *, flush_interval: float | None, hooks: bool
+        self,
+        backend: JournalFileBackend,
+        *,
+        flush_interval: float | None,
+        hooks: bool,
+        keep_on_failure: bool = True,
     ) -> None:
         self._held: Held = {}
+        self._keep_on_failure = keep_on_failure
         self._hold_lock = threading.RLock()
         self._closed = False
         self._flush_interval = flush_interval
@@ -170,17 +193,28 @@ class _WriteBehind(_Journal):
     def flush(self) -> None:
         """Write out the held records of every running trial."""
         with self._hold_lock:
-            _write_out(self._backend, self._held)
+            _write_out(self._backend, self._held, self._keep_on_failure)
 
     def close(self) -> None:
         self.flush()
         self._closed = True
 
 
-def _factory(flush_interval: float | None, hooks: bool, delay: float, caps: Any = JOURNAL_CAPS):
+def _factory(
+    flush_interval: float | None,
+    hooks: bool,
+    delay: float,
+    caps: Any = JOURNAL_CAPS,
+    keep_on_failure: bool = True,
+) -> Any:
     def factory(directory: str, **options: Any) -> BaseStorage:
         def make(backend: JournalFileBackend) -> BaseStorage:
-            return _WriteBehind(backend, flush_interval=flush_interval, hooks=hooks)
+            return _WriteBehind(
+                backend,
+                flush_interval=flush_interval,
+                hooks=hooks,
+                keep_on_failure=keep_on_failure,
+            )
 
         name = factory.__name__.replace("_", "-")
         return _journal(directory, options, name, caps, make=make, visibility_delay_s=delay)
@@ -222,4 +256,11 @@ late_visibility = _named(
     "late_visibility",
     "Lifecycle: declares visibility_delay_s 0.2, but shows a running trial's writes to other "
     "processes only when its state changes (or the process exits).",
+)
+
+swallows_failed_flush = _named(
+    _factory(flush_interval=0.2, hooks=True, delay=0.5, keep_on_failure=False),
+    "swallows_failed_flush",
+    "Lifecycle: a timed flush that fails (full disk) drops the held records without a word; "
+    "the trial's state change then returns without them.",
 )

@@ -240,7 +240,7 @@ def _inspect(
 
 
 def _seen(events: dict[str, Any], study: str) -> dict[str, Any]:
-    empty = {"user_attrs": {}, "system_attrs": {}, "trials": {}}
+    empty: dict[str, Any] = {"user_attrs": {}, "system_attrs": {}, "trials": {}}
     return dict(events["view"].get(study, empty))
 
 
@@ -307,7 +307,7 @@ def test_inspection_works_on_read_only_files(
 def test_full_disk(osk_target: Target, osk_zygote: Zygote, osk_dir: Path) -> None:
     """On a full file system, the write that cannot be stored raises (saying so), never
     returns; acknowledged writes stay intact; once space is freed, the store opens and takes
-    writes again."""
+    writes again; a background write that failed is surfaced or retried, never dropped."""
     if os.geteuid() != 0:
         pytest.skip(
             "not run: the full-disk test mounts a small tmpfs in a private mount namespace "
@@ -343,3 +343,9 @@ def test_full_disk(osk_target: Target, osk_zygote: Zygote, osk_dir: Path) -> Non
         + "; ".join(intact["lost"][:8])
     )
     assert events["after"]["ok"], f"the store took no write once space was freed: {events}"
+    background = events["background"]
+    assert not background["lost"], (
+        f"a background write failed on the full disk and was swallowed: the trial's state "
+        f"change returned, but its acknowledged {', '.join(background['lost'])} are not stored "
+        f"(a failed flush must make the next write or close() raise, or be retried)"
+    )
