@@ -12,6 +12,7 @@ import math
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,9 +212,14 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
 
 
 def test_matches_reference(
-    osk_target: Target, osk_reference: Target, osk_quick: bool, osk_seed: int
+    osk_target: Target,
+    osk_reference: Target,
+    osk_quick: bool,
+    osk_seed: int,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """Random sequences from the run's seed (``--seed``): a failure replays with it."""
+    record_property("seed", osk_seed)
     machine = seed(osk_seed)(make_machine(osk_target, osk_reference))
     machine.TestCase.settings = settings(
         max_examples=25 if osk_quick else 100,
