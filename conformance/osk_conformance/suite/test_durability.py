@@ -104,9 +104,9 @@ def test_acknowledged_writes_survive_sigkill(
     osk_quick: bool,
     osk_seed: int,
     osk_zygote: Zygote,
-    record_property: Callable[[str, object], None],
+    request: pytest.FixtureRequest,
 ) -> None:
-    record_property("seed", osk_seed)
+    request.node.user_properties.append(("seed", osk_seed))
     study = f"osk-{uuid.uuid4().hex}"
     rng = random.Random(f"{osk_seed}-durability")
     acknowledged: dict[int, str] = {}

@@ -12,10 +12,10 @@ import math
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, rule
@@ -216,10 +216,10 @@ def test_matches_reference(
     osk_reference: Target,
     osk_quick: bool,
     osk_seed: int,
-    record_property: Callable[[str, object], None],
+    request: pytest.FixtureRequest,
 ) -> None:
     """Random sequences from the run's seed (``--seed``): a failure replays with it."""
-    record_property("seed", osk_seed)
+    request.node.user_properties.append(("seed", osk_seed))
     machine = seed(osk_seed)(make_machine(osk_target, osk_reference))
     machine.TestCase.settings = settings(
         max_examples=25 if osk_quick else 100,
