@@ -25,6 +25,8 @@ CATEGORIES = {
     "concurrency": "Concurrency (threads and processes on one study)",
     "serialization": "Serialization strictness (matches the reference exactly)",
     "durability": "Durability (SIGKILLed writer, reopened store)",
+    "lifecycle": "Lifecycle (normal exits, ask/tell across processes, visibility, "
+    "read-only inspection, full disk)",
     "capabilities": "Capabilities (each claim held to)",
     "performance": "Performance (ratios to the reference, counts, thresholds)",
 }
@@ -101,6 +103,7 @@ def run_suite(
     out: Path,
     baseline: str | None = None,
     workers: int = 8,
+    seed: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[int, Collector]:
     """Run the chosen categories on ``target``; write JUnit XML to ``out``. Return the exit."""
@@ -128,6 +131,8 @@ def run_suite(
         args.append("--osk-quick")
     if baseline:
         args += ["--osk-baseline", baseline]
+    if seed is not None:
+        args += ["--osk-seed", str(seed)]
     code = pytest.main(args, plugins=[collector])
     return int(code), collector
 

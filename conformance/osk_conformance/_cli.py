@@ -43,6 +43,13 @@ __all__ = ["certify"]
 )
 @click.option("--workers", default=8, show_default=True, help="Threads/processes in tests.")
 @click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of the random choices (kill points, model sequences); default: drawn at random "
+    "and written in the certificate, so any run can be replayed.",
+)
+@click.option(
     "--no-progress", is_flag=True, help="Show pytest's output instead of a progress bar."
 )
 def certify(
@@ -54,6 +61,7 @@ def certify(
     only: tuple[str, ...],
     baseline: str | None,
     workers: int,
+    seed: int | None,
     no_progress: bool,
 ) -> None:
     """Certify the backend at URL (or --factory module:callable) with the conformance kit.
@@ -61,19 +69,23 @@ def certify(
     A file URL gets a fresh store per test (its file name kept under a new directory);
     optuna+memory:// a fresh named store; other URLs may use {dir} and {name} placeholders,
     and without them are one shared store (tests needing an empty store are then skipped).
-    Exits non-zero on any failure.
+    Options in the URL's query ('optuna+sqlite:///s.db?write_behind=false') certify that
+    variant, with the claims the backend makes for it. Exits non-zero on any failure.
     """
+    import random
+
     from osk_conformance._target import Target, installed_targets
 
     if sum(map(bool, (url, factory, all_backends))) != 1:
         raise click.UsageError(
             "give exactly one of URL, --factory MODULE:CALLABLE or --all-installed"
         )
-    settings = {
+    settings: dict[str, Any] = {
         "quick": quick,
         "only": only,
         "baseline": baseline,
         "workers": workers,
+        "seed": random.SystemRandom().randrange(2**32) if seed is None else seed,
         "progress": not no_progress,
     }
     if not all_backends:
@@ -103,6 +115,7 @@ def _certify_one(
     only: tuple[str, ...],
     baseline: str | None,
     workers: int,
+    seed: int,
     progress: bool,
 ) -> bool:
     """Certify one target into ``out``; return whether it passed."""
@@ -111,14 +124,24 @@ def _certify_one(
 
     categories = list(only) or list(CATEGORIES)
     out.mkdir(parents=True, exist_ok=True)
-    click.echo(f"Certifying {target.name} {target.version} ({target.source})", err=True)
+    click.echo(
+        f"Certifying {target.name} {target.version} ({target.source}), seed {seed}", err=True
+    )
+    settings: dict[str, Any] = {
+        "quick": quick,
+        "categories": categories,
+        "out": out,
+        "baseline": baseline,
+        "workers": workers,
+        "seed": seed,
+    }
     if progress:
-        code, collector = _with_progress(target, quick, categories, out, baseline, workers)
+        code, collector = _with_progress(target, settings)
     else:
-        code, collector = run_suite(
-            target, quick=quick, categories=categories, out=out, baseline=baseline, workers=workers
-        )
-    cert = build_certificate(target, collector, quick=quick, categories=categories, exit_code=code)
+        code, collector = run_suite(target, **settings)
+    cert = build_certificate(
+        target, collector, quick=quick, categories=categories, exit_code=code, seed=seed
+    )
     paths = write_certificate(cert, out)
     _summary(cert)
     for path in paths:
@@ -126,7 +149,7 @@ def _certify_one(
     return bool(cert["result"] == "pass")
 
 
-def _with_progress(target, quick, categories, out, baseline, workers):  # type: ignore[no-untyped-def]
+def _with_progress(target: Any, settings: dict[str, Any]) -> tuple[int, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from osk_conformance._certify import run_suite
@@ -143,15 +166,7 @@ def _with_progress(target, quick, categories, out, baseline, workers):  # type: 
         def advance(nodeid: str, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, test=nodeid.split("/")[-1][:70])
 
-        return run_suite(
-            target,
-            quick=quick,
-            categories=categories,
-            out=out,
-            baseline=baseline,
-            workers=workers,
-            progress=advance,
-        )
+        return run_suite(target, **settings, progress=advance)
 
 
 def _summary(cert: dict) -> None:  # type: ignore[type-arg]

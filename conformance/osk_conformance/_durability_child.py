@@ -12,14 +12,14 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from osk_conformance._target import Target
+from osk_conformance._target import open_spec
 
 STAGES = ("created", "param", "attr", "complete")
 
 
 def main(spec: str, directory: str, study_name: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = Target.from_spec(spec).open(directory)
+    storage = open_spec(spec, directory)
     study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True)
     study_id = study._study_id
     print("ready", flush=True)

@@ -17,7 +17,13 @@ CERTIFICATE_VERSION = 1
 
 
 def build_certificate(
-    target: Target, collector: Collector, *, quick: bool, categories: list[str], exit_code: int
+    target: Target,
+    collector: Collector,
+    *,
+    quick: bool,
+    categories: list[str],
+    exit_code: int,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Assemble the certificate of one run."""
     sections: dict[str, Any] = {}
@@ -51,6 +57,7 @@ def build_certificate(
         },
         "versions": versions(),
         "mode": "quick (scaled-down workloads and fewer examples)" if quick else "full",
+        "seed": seed,
         "categories": sections,
         "performance": {"figures": collector.figures.get(target.label, {})},
         "errors": collector.errors,
@@ -78,6 +85,8 @@ def markdown(cert: dict[str, Any]) -> str:
         f"**Result: {cert['result'].upper()}** ({cert['mode']}), {cert['created']}",
         "",
         f"- Under test: `{backend['under_test']}` ({backend['kind']})",
+        f"- Seed: {cert.get('seed')} (the kill points and model sequences; replay with "
+        f"`osk certify ... --seed {cert.get('seed')}`)",
         f"- Claimed capabilities: {', '.join(claimed)}",
         f"- Versions: spec {versions_['spec_version']}, optuna-storage-kit "
         f"{versions_['optuna_storage_kit']}, osk-conformance {versions_['osk_conformance']}, "

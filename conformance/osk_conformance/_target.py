@@ -12,6 +12,8 @@ import hashlib
 import importlib
 import importlib.metadata
 import os
+import tempfile
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from optuna.storages import BaseStorage
 
 import optuna_storage_kit as osk
 
-__all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory"]
+__all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory", "open_spec"]
 
 REFERENCE_URL = "optuna+memory://"
 """The reference backend every candidate is compared with."""
@@ -40,6 +42,11 @@ class Target:
         capabilities: What the backend claims.
         thresholds: The performance limits it ships (see the kit's README for the names).
         shared: Every directory reaches the same store, so no test can count on an empty one.
+        visibility_delay_s: Seconds a running trial's writes may stay invisible to other
+            processes, when the storage does not say (``KitStorage.visibility_delay_s`` does):
+            a factory's ``visibility_delay_s`` attribute, else 0.
+        api: ``"sync"``, or ``"aio"`` to drive every storage call through ``storage.aio``
+            (the API, model and serialization tests of backends claiming ``async_api``).
     """
 
     spec: str
@@ -48,6 +55,8 @@ class Target:
     capabilities: osk.Capabilities
     thresholds: Mapping[str, float]
     shared: bool = False
+    visibility_delay_s: float = 0.0
+    api: str = "sync"
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -64,8 +73,13 @@ class Target:
     def from_url(cls, url: str) -> Target:
         """A target for a storage URL or URL template (``{dir}``/``{name}`` placeholders).
 
+        Options in the URL's query (``optuna+sqlite:///s.db?write_behind=false``) are part of
+        what is certified: the claims are those the opened storage reports for them
+        (``KitStorage.capabilities``, from ``Backend.capabilities_for``).
+
         Raises:
-            optuna_storage_kit.StorageKitError: The URL does not parse or no backend serves it.
+            optuna_storage_kit.StorageKitError: The URL does not parse, no backend serves it,
+                or an option is invalid.
         """
         template = url_template(url)
         parsed = osk.StorageURL(template.replace("{dir}", "/d").replace("{name}", "n"))
@@ -75,14 +89,19 @@ class Target:
             spec=f"url:{url}",
             name=backend.name,
             version=backend.version,
-            capabilities=backend.capabilities,
+            capabilities=_claims(template) if parsed.query else backend.capabilities,
             thresholds=dict(backend.thresholds),
             shared=shared,
         )
 
     @classmethod
     def from_factory(cls, path: str) -> Target:
-        """A target for a factory given as ``module:callable``."""
+        """A target for a factory given as ``module:callable``, or ``module:callable?opt=v``.
+
+        Options after ``?`` are passed to the factory on every call (converted with the option
+        types of the registered backend named ``factory.name``), and the claims are those the
+        storage it returns reports for them (``KitStorage.capabilities``).
+        """
         factory = load_factory(path)
         capabilities = getattr(factory, "capabilities", osk.Capabilities())
         if not isinstance(capabilities, osk.Capabilities):
@@ -90,13 +109,16 @@ class Target:
                 f"{path}.capabilities must be an optuna_storage_kit.Capabilities, "
                 f"not {type(capabilities).__name__}"
             )
+        if "?" in path:
+            capabilities = _factory_claims(path, capabilities)
         return cls(
             spec=f"factory:{path}",
-            name=str(getattr(factory, "name", path.rpartition(":")[2])),
+            name=str(getattr(factory, "name", path.partition("?")[0].rpartition(":")[2])),
             version=str(getattr(factory, "version", "unknown")),
             capabilities=capabilities,
             thresholds=dict(getattr(factory, "thresholds", {})),
             shared=bool(getattr(factory, "shared", False)),
+            visibility_delay_s=float(getattr(factory, "visibility_delay_s", 0.0)),
         )
 
     @classmethod
@@ -117,19 +139,71 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.name}"
+        return self.name if self.api == "sync" else f"{self.name}[{self.api}]"
+
+    def via_async(self) -> Target:
+        """This target with every storage call made through ``storage.aio``."""
+        return dataclasses.replace(self, api="aio")
 
     def has(self, capability: str) -> bool:
         return bool(getattr(self.capabilities, capability))
 
     def open(self, directory: str | os.PathLike[str], **options: Any) -> BaseStorage:
         """Open the store kept under ``directory`` (the same one again for the same directory)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        kind, _, source = self.spec.partition(":")
-        if kind == "factory":
-            return load_factory(source)(str(directory), **options)
-        return osk.open_storage(render(url_template(source), directory), **options)
+        storage = open_spec(self.spec, directory, **options)
+        if self.api == "aio":
+            from osk_conformance._async_driver import AsyncDriven
+
+            return AsyncDriven(storage)
+        return storage
+
+
+def open_spec(spec: str, directory: str | os.PathLike[str], **options: Any) -> BaseStorage:
+    """Open the store of ``directory`` for a target's ``spec``, as child processes do."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    kind, _, source = spec.partition(":")
+    if kind == "factory":
+        factory = load_factory(source)
+        return factory(str(directory), **factory_options(factory, source), **options)
+    return osk.open_storage(render(url_template(source), directory), **options)
+
+
+def factory_options(factory: Factory, path: str) -> dict[str, Any]:
+    """The options after ``?`` in a factory's path, typed by the backend of ``factory.name``."""
+    query = path.partition("?")[2]
+    if not query:
+        return {}
+    raw = dict(urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True))
+    named = [b for b in osk.get_registry().backends() if b.name == getattr(factory, "name", "")]
+    declared = {o.name: o for o in named[0].all_options} if named else {}
+    return {k: declared[k].parse(v) if k in declared else v for k, v in raw.items()}
+
+
+def _factory_claims(path: str, declared: osk.Capabilities) -> osk.Capabilities:
+    with tempfile.TemporaryDirectory(prefix="osk-claims-") as directory:
+        storage = open_spec(f"factory:{path}", directory)
+        try:
+            claimed = getattr(storage, "capabilities", declared)
+            return claimed if isinstance(claimed, osk.Capabilities) else declared
+        finally:
+            _close(storage)
+
+
+def _claims(template: str) -> osk.Capabilities:
+    """What the backend claims for the options of ``template``, read from an opened storage."""
+    with tempfile.TemporaryDirectory(prefix="osk-claims-") as directory:
+        storage = osk.open_storage(render(template, Path(directory)))
+        try:
+            return storage.capabilities
+        finally:
+            _close(storage)
+
+
+def _close(storage: BaseStorage) -> None:
+    close = getattr(storage, "close", None)
+    if callable(close):
+        close()
 
 
 FACTORY_GROUP = "osk_conformance.factories"
@@ -168,17 +242,17 @@ def url_template(url: str) -> str:
 
     ``{dir}`` and ``{name}`` are kept. Without them, ``optuna+memory://`` becomes
     ``optuna+memory://{name}`` (a named store per directory), and a file URL (no host, a path)
-    keeps its file name under ``{dir}``; any other URL is a shared store opened as it is.
+    keeps its file name under ``{dir}``; any other URL is a shared store opened as it is. A
+    query (the backend's options) is kept as it is.
     """
-    if "{dir}" in url or "{name}" in url:
+    base, sep, query = url.partition("?")
+    if "{dir}" in base or "{name}" in base:
         return url
-    parsed = osk.StorageURL(url)
-    if parsed.query:
-        raise ValueError(f"give options of {parsed} as a factory's options, not in the URL")
+    parsed = osk.StorageURL(base)
     if parsed.scheme == "memory" and not parsed.host:
-        return "optuna+memory://{name}"
+        return f"optuna+memory://{{name}}{sep}{query}"
     if not parsed.host and parsed.database:
-        return f"optuna+{parsed.scheme}:///{{dir}}/{Path(parsed.database).name}"
+        return f"optuna+{parsed.scheme}:///{{dir}}/{Path(parsed.database).name}{sep}{query}"
     return url
 
 
@@ -192,7 +266,7 @@ def render(template: str, directory: Path) -> str:
 
 def load_factory(path: str) -> Factory:
     """Import ``module:callable`` (``module:obj.attr`` works too)."""
-    module_name, sep, attr = path.partition(":")
+    module_name, sep, attr = path.partition("?")[0].partition(":")
     if not sep or not attr:
         raise ValueError(f"factory {path!r} must be given as 'module:callable'")
     obj: Any = importlib.import_module(module_name)

@@ -10,7 +10,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import Trial
 
-from osk_conformance._target import Target
+from osk_conformance._target import open_spec
 
 __all__ = ["counters", "optimize", "optimize_in_process", "random_objective", "study_for"]
 
@@ -72,7 +72,7 @@ def optimize_in_process(
     seconds: float = 0.0,
 ) -> dict[str, Any]:
     """A worker process: open the store, wait for the others, optimize, report."""
-    storage = Target.from_spec(spec).open(directory)
+    storage = open_spec(spec, directory)
     recorder = _Recorder(seconds)
     study = optuna.load_study(study_name=study_name, storage=storage)
     if barrier is not None:

@@ -8,13 +8,16 @@ Run the kit against a backend::
 Fixtures for a third party's own tests: ``osk_target`` (the backend under test, one test per
 ``--osk-url``/``--osk-factory``), ``osk_storage`` (a fresh storage), ``osk_open`` (open the
 store of a directory again, e.g. from a new storage object), ``osk_reference`` (the reference
-backend) and ``osk_quick``. Mark a test ``@pytest.mark.osk_requires("durable")`` to skip it,
-with the reason shown, on backends that do not claim the capability.
+backend), ``osk_quick``, ``osk_seed`` (the run's seed, ``--osk-seed``) and ``osk_zygote``
+(forks child processes from one warm process). Mark a test
+``@pytest.mark.osk_requires("durable")`` to skip it, with the reason shown, on backends that do
+not claim the capability.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,11 +28,15 @@ from optuna.storages import BaseStorage
 
 from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
+from osk_conformance._zygote import Zygote
 
-__all__ = ["FIGURES", "TARGETS", "record_figures"]
+__all__ = ["ASYNC_CATEGORIES", "FIGURES", "SEED", "TARGETS", "record_figures"]
 
 TARGETS = pytest.StashKey[list[Target]]()
 FIGURES = pytest.StashKey[dict[str, dict[str, Any]]]()
+SEED = pytest.StashKey[int]()
+ASYNC_CATEGORIES = ("api", "model", "serialization")
+"""Categories run a second time through ``storage.aio`` for backends claiming ``async_api``."""
 _counter = itertools.count()
 
 
@@ -68,6 +75,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="Threads and processes in the concurrency tests (default 8).",
     )
+    group.addoption(
+        "--osk-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Seed of the random choices (kill points, Hypothesis examples); default: random, "
+        "shown in the certificate so a run can be replayed.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,11 +93,19 @@ def pytest_configure(config: pytest.Config) -> None:
     targets += [Target.from_factory(f) for f in config.getoption("osk_factory")]
     config.stash[TARGETS] = targets
     config.stash[FIGURES] = {}
+    seed = config.getoption("osk_seed")
+    config.stash[SEED] = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"osk-conformance seed: {config.stash[SEED]} (replay with --osk-seed)"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "osk_target" in metafunc.fixturenames:
         targets = metafunc.config.stash[TARGETS]
+        if _category_of_path(Path(str(metafunc.definition.path))) in ASYNC_CATEGORIES:
+            targets = [*targets, *(t.via_async() for t in targets if t.has("async_api"))]
         metafunc.parametrize(
             "osk_target", targets, ids=[t.label for t in targets], scope="session"
         )
@@ -111,7 +134,10 @@ def _target_of(item: pytest.Item) -> Target | None:
 
 def category_of(item: pytest.Item) -> str | None:
     """The kit's category of a test: its module ``test_<category>.py`` in the suite."""
-    path = Path(str(item.path))
+    return _category_of_path(Path(str(item.path)))
+
+
+def _category_of_path(path: Path) -> str | None:
     if path.parent.name == "suite" and path.parent.parent.name == "osk_conformance":
         return path.stem.removeprefix("test_")
     return None
@@ -121,6 +147,12 @@ def category_of(item: pytest.Item) -> str | None:
 def osk_quick(request: pytest.FixtureRequest) -> bool:
     """Whether ``--osk-quick`` was given."""
     return bool(request.config.getoption("osk_quick"))
+
+
+@pytest.fixture(scope="session")
+def osk_seed(request: pytest.FixtureRequest) -> int:
+    """The run's seed (``--osk-seed``, else drawn at random); tests derive theirs from it."""
+    return request.config.stash[SEED]
 
 
 @pytest.fixture(scope="session")
@@ -140,6 +172,14 @@ def osk_process_pool(osk_workers: int) -> Iterator[ProcessPool]:
     """A pool of ``--osk-workers`` spawned worker processes, started once per session."""
     with ProcessPool(osk_workers) as pool:
         yield pool
+
+
+@pytest.fixture(scope="session")
+def osk_zygote(osk_target: Target) -> Iterator[Zygote]:
+    """Forks the kit's child processes from one warm process (see ``_zygote``)."""
+    zygote = Zygote(osk_target.spec)
+    yield zygote
+    zygote.close()
 
 
 @pytest.fixture

@@ -1,23 +1,26 @@
-"""Backends for the kit's own proof: three correct ones and several each broken in one way.
+"""Backends for the kit's own proof: correct ones and several each broken in one way.
 
 Each is a conformance factory ``callable(directory, **options)``; the broken ones wrap a correct
 store and change one behaviour. The kit must fail each in the category named in its docstring
-and pass the correct ones.
+and pass the correct ones. The write-behind ones live in ``write_behind_backends``.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import os
 import threading
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
 from optuna.trial import FrozenTrial, TrialState
 
 import optuna_storage_kit as osk
@@ -26,7 +29,7 @@ MemoryStorage = type(osk.open_storage("optuna+memory://").inner)
 
 MEMORY_CAPS = osk.Capabilities(thread_safe=True, heartbeat=True, large_steps=True)
 JOURNAL_CAPS = osk.Capabilities(
-    thread_safe=True, multi_process=True, persistent=True, durable=True
+    thread_safe=True, multi_process=True, persistent=True, durable=True, read_only=True
 )
 THRESHOLDS = {
     "random_5000.ratio": 4.0,
@@ -39,7 +42,12 @@ _stores_lock = threading.Lock()
 
 
 def _kit(
-    inner: BaseStorage, name: str, caps: osk.Capabilities, kind: type = osk.KitStorage
+    inner: BaseStorage,
+    name: str,
+    caps: osk.Capabilities,
+    kind: type = osk.KitStorage,
+    options: Mapping[str, Any] | None = None,
+    visibility_delay_s: float = 0.0,
 ) -> osk.KitStorage:
     """Put ``inner`` behind the core's serialization policy, as open_storage does."""
     backend = osk.Backend(
@@ -49,8 +57,22 @@ def _kit(
         open=lambda u, o: inner,
         spec_version=osk.SPEC_VERSION,
         capabilities=caps,
+        visibility_delay_s=visibility_delay_s,
     )
-    return kind(inner, backend=backend, url=osk.StorageURL(f"optuna+osktest://{name}"))
+    url = osk.StorageURL(f"optuna+osktest://{name}")
+    return kind(inner, backend=backend, url=url, options=options)  # type: ignore[no-any-return]
+
+
+def _allowed(options: Mapping[str, Any], caps: osk.Capabilities, name: str) -> None:
+    """Refuse options the backend does not take, as open_storage does (loudly)."""
+    allowed = {o.name for o in osk.HEARTBEAT_OPTIONS} if caps.heartbeat else set()
+    allowed |= {"mode"} if caps.read_only else set()
+    for option in options:
+        if option not in allowed:
+            raise osk.InvalidOptionError(
+                f"unknown option {option!r} for backend {name!r}; valid options are: "
+                f"{', '.join(sorted(allowed)) or '(none)'}"
+            )
 
 
 def _declare(
@@ -68,6 +90,7 @@ def _declare(
 
 def _memory(kind: type, directory: str, name: str, **options: Any) -> osk.KitStorage:
     """One in-process store of class ``kind`` per directory (reopening gives the same one)."""
+    _allowed(options, MEMORY_CAPS, name)
     with _stores_lock:
         key = (name, str(Path(directory).resolve()))
         if key not in _stores:
@@ -99,6 +122,9 @@ class _Journal(JournalStorage):
             if owner.get(trial_id) not in replay._studies:
                 raise KeyError(f"no trial with id {trial_id}")
 
+    def close(self) -> None:
+        """Nothing to do: every write is appended (and fsynced) before it returns."""
+
 
 def _guarded(name: str) -> Callable[..., Any]:
     def method(self: _Journal, trial_id: int, *args: Any, **kwargs: Any) -> Any:
@@ -126,11 +152,65 @@ for _name in (
     setattr(_Journal, _name, _guarded(_name))
 
 
+class _JournalFile(JournalFileBackend):
+    """Optuna's journal file, fixed: the kit found that (Optuna 5.0) an append the full disk
+    refused leaves a partial line, which the next append turns into a corrupt record. Here a
+    failed append is cut off again before the error is raised."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
+        with get_lock_file(self._lock):
+            fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND)
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                except OSError:
+                    os.ftruncate(fd, size)
+                    raise
+            finally:
+                os.close(fd)
+
+
+class _ReadOnlyJournalFile(JournalFileBackend):
+    """The journal file opened for reading only: nothing created, nothing written."""
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise osk.StoreNotFoundError(f"no journal at {path} (opened read-only: mode=ro)")
+        self._file_path = path
+        self._log_number_offset = {0: 0}
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        raise osk.ReadOnlyStorageError(f"{self._file_path} was opened read-only (mode=ro)")
+
+
+def _journal(
+    directory: str,
+    options: Mapping[str, Any],
+    name: str,
+    caps: osk.Capabilities = JOURNAL_CAPS,
+    make: Callable[[JournalFileBackend], BaseStorage] = lambda backend: _Journal(backend),
+    file: Callable[[str], JournalFileBackend] = _JournalFile,
+    read_only: Callable[[str], JournalFileBackend] = _ReadOnlyJournalFile,
+    visibility_delay_s: float = 0.0,
+) -> osk.KitStorage:
+    """A journal-file store under ``directory``; ``mode=ro`` opens it read-only."""
+    _allowed(options, caps, name)
+    path = str(Path(directory) / "journal.log")
+    mode = options.get("mode", "rw")
+    inner = _Journal(read_only(path)) if mode == "ro" else make(file(path))
+    resolved = {"mode": mode} if caps.read_only else {}
+    return _kit(inner, name, caps, options=resolved, visibility_delay_s=visibility_delay_s)
+
+
 @_declare(JOURNAL_CAPS)
 def journal_reference(directory: str, **options: Any) -> BaseStorage:
     """Correct and durable: Optuna's JournalStorage on a file (fsynced appends)."""
-    backend = JournalFileBackend(str(Path(directory) / "journal.log"))
-    return _kit(_Journal(backend), "journal-reference", JOURNAL_CAPS)
+    return _journal(directory, options, "journal-reference")
 
 
 # -- broken, one bug each --------------------------------------------------------------------
@@ -324,55 +404,7 @@ class _BufferedFile(JournalFileBackend):
 @_declare(JOURNAL_CAPS)
 def loses_writes_on_kill(directory: str, **options: Any) -> BaseStorage:
     """Durability: buffers writes and flushes late, so SIGKILL loses acknowledged ones."""
-    backend = _BufferedFile(str(Path(directory) / "journal.log"))
-    return _kit(_Journal(backend), "loses-writes-on-kill", JOURNAL_CAPS)
-
-
-class _WriteBehind(_Journal):
-    """Keeps a running trial's params and user attributes in memory until its state changes,
-    then appends them before the state: Optuna's persistence contract, nothing more."""
-
-    def __init__(self, backend: JournalFileBackend) -> None:
-        super().__init__(backend)
-        self._held: dict[int, list[tuple[str, tuple[Any, ...]]]] = {}
-
-    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        trial_id = super().create_new_trial(study_id, template_trial)
-        if template_trial is None:
-            self._held[trial_id] = []
-        return trial_id
-
-    def set_trial_param(self, trial_id: int, *args: Any) -> None:
-        self._hold_or_write(trial_id, "set_trial_param", args)
-
-    def set_trial_user_attr(self, trial_id: int, *args: Any) -> None:
-        self._hold_or_write(trial_id, "set_trial_user_attr", args)
-
-    def _hold_or_write(self, trial_id: int, name: str, args: tuple[Any, ...]) -> None:
-        if trial_id in self._held:
-            self._held[trial_id].append((name, args))
-        else:
-            getattr(super(), name)(trial_id, *args)
-
-    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
-        for name, args in self._held.pop(trial_id, []):
-            getattr(super(), name)(trial_id, *args)
-        return super().set_trial_state_values(trial_id, state, values)
-
-
-@_declare(JOURNAL_CAPS)
-def write_behind_reference(directory: str, **options: Any) -> BaseStorage:
-    """Correct for ``durable``: a running trial's writes wait for its state change."""
-    backend = JournalFileBackend(str(Path(directory) / "journal.log"))
-    return _kit(_WriteBehind(backend), "write-behind-reference", JOURNAL_CAPS)
-
-
-@_declare(dataclasses.replace(JOURNAL_CAPS, write_through=True))
-def write_behind_claims_write_through(directory: str, **options: Any) -> BaseStorage:
-    """Durability: claims write_through, but a running trial's writes wait in memory."""
-    backend = JournalFileBackend(str(Path(directory) / "journal.log"))
-    caps = dataclasses.replace(JOURNAL_CAPS, write_through=True)
-    return _kit(_WriteBehind(backend), "write-behind-claims-write-through", caps)
+    return _journal(directory, options, "loses-writes-on-kill", file=_BufferedFile)
 
 
 class _Chatty(MemoryStorage):  # type: ignore[misc, valid-type]

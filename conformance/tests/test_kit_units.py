@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -13,12 +16,14 @@ from click.testing import CliRunner
 
 import optuna_storage_kit as osk
 from osk_conformance import Target, factory_from_url
+from osk_conformance._async_driver import AsyncDriven
 from osk_conformance._certify import CATEGORIES, Collector, Outcome
 from osk_conformance._cli import certify
 from osk_conformance._commands import register_commands
 from osk_conformance._perf import check_figures, known_threshold
 from osk_conformance._report import build_certificate, markdown
 from osk_conformance._target import installed_targets, render, url_template
+from osk_conformance._zygote import Zygote
 
 
 @pytest.mark.parametrize(
@@ -29,6 +34,12 @@ from osk_conformance._target import installed_targets, render, url_template
         ("optuna+journal:////abs/path/x.log", "optuna+journal:///{dir}/x.log"),
         ("optuna+postgresql://u@h:5432/db", "optuna+postgresql://u@h:5432/db"),
         ("optuna+pg://u@h/{name}", "optuna+pg://u@h/{name}"),
+        (
+            "optuna+sqlite:///s.db?write_behind=false",
+            "optuna+sqlite:///{dir}/s.db?write_behind=false",
+        ),
+        ("optuna+memory://?a=1", "optuna+memory://{name}?a=1"),
+        ("optuna+pg://u@h/db?write_behind=false", "optuna+pg://u@h/db?write_behind=false"),
     ],
 )
 def test_url_template(url: str, template: str) -> None:
@@ -133,16 +144,23 @@ def test_certificate_names_skips_and_failures() -> None:
         }
     }
     cert = build_certificate(
-        Target.reference(), collector, quick=True, categories=list(CATEGORIES), exit_code=1
+        Target.reference(),
+        collector,
+        quick=True,
+        categories=list(CATEGORIES),
+        exit_code=1,
+        seed=1234,
     )
     assert cert["result"] == "fail"
     assert cert["categories"]["api"]["status"] == "pass"
     assert cert["categories"]["durability"]["status"] == "skip"
     assert cert["categories"]["model"]["status"] == "fail"
-    assert cert["versions"]["optuna"] and cert["versions"]["spec_version"] == "1"
+    assert cert["versions"]["optuna"]
+    assert cert["versions"]["spec_version"] == str(osk.SPEC_VERSION)
     text = markdown(json.loads(json.dumps(cert, default=str)))
     assert "durability: x does not claim y" in text
     assert "candidate != reference" in text and "random_5000" in text
+    assert cert["seed"] == 1234 and "--seed 1234" in text
 
 
 def test_cli_needs_exactly_one_target() -> None:
@@ -194,3 +212,115 @@ def test_fixtures_for_third_party_suites(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout
     assert "2 passed, 1 skipped" in run.stdout
     assert "memory does not claim capability durable" in run.stdout
+
+
+def _variant_backend() -> osk.Backend:
+    from optuna_storage_kit.default_plugins.memory import MemoryStorage
+
+    def claims(options: Mapping[str, Any]) -> osk.Capabilities:
+        return osk.Capabilities(thread_safe=True, large_steps=not options["narrow"])
+
+    return osk.Backend(
+        name="kit-variant",
+        schemes=("kitvariant",),
+        version="0",
+        spec_version=osk.SPEC_VERSION,
+        open=lambda url, options: MemoryStorage(),
+        capabilities=claims({"narrow": False}),
+        capabilities_for=claims,
+        options=(osk.Option("narrow", bool, False, "Claim no large steps."),),
+        visibility_delay_s=lambda options: 0.5 if options["narrow"] else 0.0,
+    )
+
+
+@pytest.fixture
+def variant_backend() -> Iterator[osk.Backend]:
+    registry = osk.get_registry()
+    backend = _variant_backend()
+    registry.register_backend(backend)
+    yield backend
+    registry.unregister_backend(backend.name)
+
+
+def test_url_options_certify_that_variant(variant_backend: osk.Backend, tmp_path: Path) -> None:
+    default = Target.from_url("optuna+kitvariant://{name}")
+    variant = Target.from_url("optuna+kitvariant://{name}?narrow=true")
+    assert default.capabilities.large_steps and not variant.capabilities.large_steps
+    assert variant.spec == "url:optuna+kitvariant://{name}?narrow=true"
+    storage = variant.open(tmp_path)
+    assert storage.visibility_delay_s == 0.5  # type: ignore[attr-defined]
+    with pytest.raises(osk.InvalidOptionError, match="nope"):
+        Target.from_url("optuna+kitvariant://{name}?nope=1")
+
+
+ZYGOTE_CHILD = """
+import atexit, sys, threading, time
+atexit.register(lambda: print("atexit ran", flush=True))
+def late():
+    time.sleep(0.2)
+    print("thread done", flush=True)
+threading.Thread(target=late).start()
+print("args", *sys.argv[1:], flush=True)
+if sys.argv[1] == "wait":
+    sys.stdin.readline()
+sys.exit(3)
+"""
+
+
+def test_zygote_children_end_like_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "kit_zygote_child.py").write_text(ZYGOTE_CHILD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    zygote = Zygote()
+    try:
+        with zygote.spawn("kit_zygote_child", "go", "on") as child:
+            lines = child.stdout.read().splitlines()
+            assert child.wait() == 3
+        assert lines == ["args go on", "thread done", "atexit ran"]
+        with zygote.spawn("kit_zygote_child", "wait") as child:
+            assert child.stdout.readline() == "args wait\n"
+            child.kill()
+            assert child.wait() == -signal.SIGKILL
+            assert "atexit ran" not in child.stdout.read()
+    finally:
+        zygote.close()
+
+
+def test_async_driver_runs_every_call_through_aio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    from api_backends import aio_side_door, memory_async_reference
+
+    driven = AsyncDriven(memory_async_reference(str(tmp_path / "a")))
+    study_id = driven.create_new_study([optuna_direction()], "s")
+    trial_id = driven.create_new_trial(study_id)
+    driven.set_trial_user_attr(trial_id, "t", (1, 2))
+    assert driven.get_trial(trial_id).user_attrs == {"t": [1, 2]}
+    assert driven.get_n_trials(study_id) == 1  # BaseStorage's own methods, on the async ones
+    with pytest.raises(osk.SerializationError):
+        driven.set_trial_user_attr(trial_id, "k", {1: 2})
+    side_door = AsyncDriven(aio_side_door(str(tmp_path / "b")))
+    trial_id = side_door.create_new_trial(side_door.create_new_study([optuna_direction()]))
+    side_door.set_trial_user_attr(trial_id, "k", {1: 2})  # the bug the kit must catch
+    assert side_door.get_trial(trial_id).user_attrs == {"k": {1: 2}}
+    with pytest.raises(AssertionError, match=r"no \.aio"):
+        AsyncDriven(osk.open_storage("optuna+memory://"))
+
+
+def variant_factory(directory: str, **options: Any) -> Any:
+    return osk.open_storage("optuna+kitvariant://store", **options)
+
+
+variant_factory.name = "kit-variant"  # type: ignore[attr-defined]
+variant_factory.capabilities = osk.Capabilities(thread_safe=True, large_steps=True)  # type: ignore[attr-defined]
+
+
+def test_factory_options_certify_that_variant(
+    variant_backend: osk.Backend, tmp_path: Path
+) -> None:
+    target = Target.from_factory(f"{__name__}:variant_factory?narrow=true")
+    assert target.name == "kit-variant" and not target.capabilities.large_steps
+    assert target.open(tmp_path).visibility_delay_s == 0.5  # type: ignore[attr-defined]
+    assert Target.from_factory(f"{__name__}:variant_factory").capabilities.large_steps

@@ -58,6 +58,57 @@ def test_study_names_round_trip(osk_storage: BaseStorage, name: str) -> None:
         osk_storage.get_study_id_from_name(name[:-1] + "%")
 
 
+NEAR_IDENTICAL = {
+    "case": ("Study", "study"),
+    "trailing-space": ("study", "study "),
+    "leading-space": ("study", " study"),
+    "nfc-nfd": ("caf\u00e9", "cafe\u0301"),
+    "sharp-s": ("stra\u00dfe", "strasse"),
+    "accent": ("resume", "r\u00e9sum\u00e9"),
+    "full-width": ("\uff33tudy", "Study"),
+    "zero-width": ("study", "stu\u200bdy"),
+    "ligature": ("\ufb01le", "file"),
+    "dotless-i": ("\u0131d", "id"),
+}
+"""Pairs of names that differ in a code point but that collations, Unicode normalization,
+case folding or space padding can make equal."""
+
+
+@pytest.mark.parametrize(("a", "b"), NEAR_IDENTICAL.values(), ids=list(NEAR_IDENTICAL))
+def test_names_differing_in_any_code_point_are_different(
+    osk_storage: BaseStorage, a: str, b: str
+) -> None:
+    """Study names, attribute keys and param names are compared code point by code point."""
+    prefix = f"osk-{uuid.uuid4().hex[:8]}-"
+    first = osk_storage.create_new_study([MIN], prefix + a)
+    second = osk_storage.create_new_study([MIN], prefix + b)
+    assert first != second
+    assert osk_storage.get_study_id_from_name(prefix + a) == first
+    assert osk_storage.get_study_id_from_name(prefix + b) == second
+    assert osk_storage.get_study_name_from_id(second) == prefix + b
+    assert {prefix + a, prefix + b} <= {s.study_name for s in osk_storage.get_all_studies()}
+    for setter, getter in (
+        (osk_storage.set_study_user_attr, osk_storage.get_study_user_attrs),
+        (osk_storage.set_study_system_attr, osk_storage.get_study_system_attrs),
+    ):
+        setter(first, a, 1)
+        setter(first, b, 2)
+        assert {k: v for k, v in getter(first).items() if k in (a, b)} == {a: 1, b: 2}
+    trial_id = osk_storage.create_new_trial(first)
+    osk_storage.set_trial_param(trial_id, a, 0.25, FloatDistribution(0, 1))
+    osk_storage.set_trial_param(trial_id, b, 0.75, FloatDistribution(0, 1))
+    osk_storage.set_trial_user_attr(trial_id, a, 1)
+    osk_storage.set_trial_user_attr(trial_id, b, 2)
+    osk_storage.set_trial_system_attr(trial_id, a, 3)
+    osk_storage.set_trial_system_attr(trial_id, b, 4)
+    running = osk_storage.get_trial(trial_id)
+    osk_storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0])
+    for trial in (running, osk_storage.get_all_trials(first)[0]):
+        assert trial.params == {a: 0.25, b: 0.75}
+        assert trial.user_attrs == {a: 1, b: 2}
+        assert {k: v for k, v in trial.system_attrs.items() if k in (a, b)} == {a: 3, b: 4}
+
+
 def test_multi_objective_directions(osk_storage: BaseStorage) -> None:
     directions = [MIN, MAX, MAX, MIN]
     study_id = _study(osk_storage, directions)

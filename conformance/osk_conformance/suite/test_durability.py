@@ -1,22 +1,21 @@
 """Category 5, durability: a writer SIGKILLed at random points loses no acknowledged write.
 
-A child process writes trials through the backend and prints an acknowledgement after each call
+A child process (forked from the kit's warm zygote process, so a kill costs no interpreter
+start-up) writes trials through the backend and prints an acknowledgement after each call
 returns; it is killed with SIGKILL after a random number of acknowledgements, and the store is
 reopened. The store must open, nothing may be half-written (a COMPLETE trial has its parameter,
 attribute and value), and what was acknowledged must be there: for a ``durable`` backend,
 Optuna's persistence contract (every trial creation and completion, with all the trial's earlier
 writes); for a ``write_through`` backend, every acknowledged write, a running trial's parameter
 and attribute included. Several rounds write to the same store, so recovery after a kill is
-tested too.
+tested too. The kill points come from the run's seed (``--seed``, shown in the certificate);
+the full mode kills the writer 100 times.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,30 +26,19 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from osk_conformance._target import Target
+from osk_conformance._zygote import Zygote
 
 STAGE_ORDER = {"created": 0, "param": 1, "attr": 2, "complete": 3}
 
 
-def _write_until_killed(target: Target, directory: Path, study: str, acks: int) -> dict[int, str]:
+def _write_until_killed(
+    zygote: Zygote, target: Target, directory: Path, study: str, acks: int
+) -> dict[int, str]:
     """Run the child until it has acknowledged ``acks`` writes, SIGKILL it, return its acks."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "osk_conformance._durability_child",
-            target.spec,
-            str(directory),
-            study,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert child.stdout is not None
     acknowledged: dict[int, str] = {}
-    try:
+    with zygote.spawn(
+        "osk_conformance._durability_child", target.spec, str(directory), study
+    ) as child:
         seen = 0
         for line in child.stdout:
             if line.startswith("ack "):
@@ -60,16 +48,17 @@ def _write_until_killed(target: Target, directory: Path, study: str, acks: int) 
             if seen >= acks:
                 break
         else:
-            child.wait(timeout=30)
-            raise AssertionError(f"the writer died before being killed: {child.stderr.read()}")
-    finally:
-        child.send_signal(signal.SIGKILL)
+            code = child.wait(timeout=30)
+            raise AssertionError(
+                f"the writer died (exit {code}) before being killed: {child.stderr}"
+            )
+        child.kill(signal.SIGKILL)
         child.wait()
-    # Writes acknowledged between our last read and the kill count too.
-    for line in child.stdout.read().splitlines():
-        if line.startswith("ack "):
-            _, number, stage = line.split()
-            acknowledged[int(number)] = stage
+        # Writes acknowledged between our last read and the kill count too.
+        for line in child.stdout.read().splitlines():
+            if line.startswith("ack "):
+                _, number, stage = line.split()
+                acknowledged[int(number)] = stage
     return acknowledged
 
 
@@ -103,14 +92,25 @@ def _check(
     assert sorted(trials) == list(range(len(trials))), "trial numbers have gaps"
 
 
+KILLS_FULL = 100
+KILLS_QUICK = 3
+
+
 @pytest.mark.osk_requires("persistent", "durable")
 def test_acknowledged_writes_survive_sigkill(
-    osk_target: Target, osk_open: Callable[..., BaseStorage], osk_dir: Path, osk_quick: bool
+    osk_target: Target,
+    osk_open: Callable[..., BaseStorage],
+    osk_dir: Path,
+    osk_quick: bool,
+    osk_seed: int,
+    osk_zygote: Zygote,
+    request: pytest.FixtureRequest,
 ) -> None:
+    request.node.user_properties.append(("seed", osk_seed))
     study = f"osk-{uuid.uuid4().hex}"
-    rng = random.Random(os.getpid())
+    rng = random.Random(f"{osk_seed}-durability")
     acknowledged: dict[int, str] = {}
-    for _ in range(3 if osk_quick else 8):
+    for _ in range(KILLS_QUICK if osk_quick else KILLS_FULL):
         acks = rng.randint(1, 40 if osk_quick else 120)
-        acknowledged.update(_write_until_killed(osk_target, osk_dir, study, acks))
+        acknowledged.update(_write_until_killed(osk_zygote, osk_target, osk_dir, study, acks))
         _check(osk_open(), study, acknowledged, osk_target.capabilities.write_through)

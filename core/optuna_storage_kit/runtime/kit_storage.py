@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
     from optuna_storage_kit.runtime.urls import StorageURL
+    from optuna_storage_kit.spec.aio import AsyncStorage
     from optuna_storage_kit.spec.backend import Backend
     from optuna_storage_kit.spec.capabilities import Capabilities
 
@@ -35,8 +36,9 @@ class KitStorage(BaseStorage, BaseHeartbeat):
     Every call goes to the backend's storage (:attr:`inner`) after attribute values are checked
     with the one policy (see :class:`~optuna_storage_kit.SerializationError`), so a rejected
     value is never written, whatever the backend. Heartbeat calls go to the backend when it
-    supports them; otherwise heartbeats are reported as disabled. Other attributes (a backend's
-    ``osk_counters()`` or async API) are forwarded to :attr:`inner`.
+    supports them; otherwise heartbeats are reported as disabled. :attr:`aio` gives the
+    backend's async API behind the same checks. Other attributes (a backend's
+    ``osk_counters()``) are forwarded to :attr:`inner`.
 
     Thread- and process-safety are those of the backend (see its capabilities).
     """
@@ -96,6 +98,21 @@ class KitStorage(BaseStorage, BaseHeartbeat):
 
     def __repr__(self) -> str:
         return f"<KitStorage {self._backend_name} {self._url.render()!r}>"
+
+    @property
+    def aio(self) -> AsyncStorage:
+        """The backend's async methods (``async_api``), behind the same serialization policy
+        and read-only rule as the sync ones: see :mod:`optuna_storage_kit.spec.aio`.
+
+        Raises:
+            AttributeError: The backend has no async API.
+        """
+        from optuna_storage_kit.runtime.async_kit_storage import StrictAsyncStorage
+
+        inner_aio = getattr(self._inner, "aio", None)
+        if inner_aio is None:
+            raise AttributeError(f"backend {self._backend_name!r} has no async API (aio)")
+        return StrictAsyncStorage(inner_aio, self)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names KitStorage lacks: backend extras such as osk_counters().

@@ -52,7 +52,7 @@ class Capabilities:
     """Supports ``heartbeat_interval``, ``grace_period`` and the stale-trial callback."""
 
     async_api: bool = False
-    """Offers awaitable versions of the storage methods (see the backend's docs)."""
+    """The storage methods as coroutines: ``storage.aio`` (see ``optuna_storage_kit.spec.aio``)."""
 
     large_steps: bool = False
     """Intermediate-value steps beyond 32 bits (up to ``2**63 - 1``) are stored exactly.

@@ -41,7 +41,9 @@ Spec version history:
 * 2: ``Capabilities.read_only`` with the ``mode`` option; ``Backend.capabilities_for`` (claims
   that depend on options) and ``Backend.visibility_delay_s``; capability implications
   (``durable`` needs ``persistent``, ``multi_host`` needs ``multi_process``) checked when
-  ``Capabilities`` is built.
+  ``Capabilities`` is built; the async contract of ``storage.aio``
+  (:mod:`optuna_storage_kit.spec.aio`), which ``KitStorage.aio`` puts behind the serialization
+  policy.
 """
 
 from __future__ import annotations
