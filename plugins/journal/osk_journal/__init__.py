@@ -4,7 +4,14 @@ The file is in the exact format of Optuna's ``JournalStorage`` with ``JournalFil
 both can read and write it. See :class:`JournalFileStorage`.
 """
 
-from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
+from osk_journal._errors import (
+    JournalCorruptError,
+    JournalRecoveryError,
+    JournalSyncError,
+    JournalTruncatedError,
+    JournalWriteError,
+    TornLineWarning,
+)
 from osk_journal._storage import JournalFileStorage
 
 __version__ = "0.1.0"
@@ -12,7 +19,10 @@ __version__ = "0.1.0"
 __all__ = [
     "JournalCorruptError",
     "JournalFileStorage",
+    "JournalRecoveryError",
+    "JournalSyncError",
     "JournalTruncatedError",
+    "JournalWriteError",
     "TornLineWarning",
     "__version__",
 ]
