@@ -3,28 +3,63 @@
 Every append reaches the operating system before the call returns, so it survives a kill of the
 process; this thread makes it survive a power loss too, within ``interval`` seconds, without
 making each write wait for the disk.
+
+A failed fsync is never swallowed: the kernel reports a writeback error once, and the pages it
+could not write may be dropped, so nothing written before it is known to be on disk. The error
+is kept (:attr:`Flusher.error`) and raised by :meth:`Flusher.check` (before every later write
+of the journal) and by :meth:`Flusher.stop` (``close()``); at interpreter exit it is logged at
+error level.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
+import logging
 import os
 import threading
 import weakref
 
-__all__ = ["Flusher"]
+from osk_journal._errors import JournalSyncError
 
-_live: weakref.WeakSet[Flusher] = weakref.WeakSet()
+__all__ = ["Flusher", "sync_error"]
+
+_logger = logging.getLogger("osk_journal")
+
+
+def sync_error(path: str, cause: OSError, interval: float | None) -> JournalSyncError:
+    """The error for a failed fsync of the journal at ``path``."""
+    name = errno.errorcode.get(cause.errno or 0, str(cause.errno))
+    window = (
+        f"the records appended in the {interval:g} s before it"
+        if interval is not None
+        else "the record just appended"
+    )
+    return JournalSyncError(
+        f"fsync of journal {path!r} failed ({cause.strerror or cause}, {name}): {window} "
+        "may not be on disk and would be lost if the machine lost power. This storage "
+        "refuses further writes; check the disk, then open the store again (what the file "
+        "holds now is what readers see)",
+        cause.errno,
+    )
 
 
 class Flusher:
-    """Calls ``fsync(fd)`` at most every ``interval`` seconds while there are new writes."""
+    """Calls ``fsync`` at most every ``interval`` seconds while there are new writes.
 
-    def __init__(self, fd: int, interval: float) -> None:
-        self.fd = fd
+    It fsyncs its own duplicate of the journal's descriptor, so closing the journal never
+    leaves the thread fsyncing a closed (or reused) descriptor number. Thread-safe.
+    """
+
+    def __init__(self, fd: int, interval: float, path: str) -> None:
+        self.fd = os.dup(fd)
         self.interval = interval
+        self.path = path
         self.fsyncs = 0
+        self.error: JournalSyncError | None = None
+        self._pid = os.getpid()
+        self._mutex = threading.Lock()  # one fsync at a time; none once closed
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,17 +79,62 @@ class Flusher:
                 self._thread.start()
 
     def flush(self) -> None:
-        """fsync now if anything was written since the last fsync."""
-        if self._dirty.is_set():
+        """fsync now if anything was written since the last fsync; keep a failure."""
+        with self._mutex:
+            if not self._dirty.is_set() or self.fd < 0:
+                return
             self._dirty.clear()
-            with contextlib.suppress(OSError):
+            try:
                 os.fsync(self.fd)
+            except OSError as err:
+                if self.error is None:
+                    self.error = sync_error(self.path, err, self.interval)
+                    self.error.__cause__ = err
+            else:
                 self.fsyncs += 1
 
+    def failed(self, cause: OSError) -> JournalSyncError:
+        """Keep the failure of an fsync made elsewhere (a synchronous one) and return it."""
+        error = sync_error(self.path, cause, None)
+        error.__cause__ = cause
+        if self.error is None:
+            self.error = error
+        return error
+
+    def check(self) -> None:
+        """Raise the kept fsync failure, if any: the journal's durability is unknown."""
+        if self.error is not None:
+            raise self.error
+
     def stop(self) -> None:
+        """fsync what is pending, release the descriptor, end the thread; then :meth:`check`.
+
+        Blocks for at most one fsync: never call it from a finalizer.
+        """
         self.flush()
+        with self._mutex:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
         self._stop.set()
         self._dirty.set()  # wake the thread so it exits
+        _live.discard(self)
+        self.check()
+
+    def abandon(self) -> None:
+        """Release the descriptor without an fsync: in a forked child, whose parent owns it."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = -1
+        _live.discard(self)
+
+    def flush_at_exit(self) -> None:
+        """:meth:`flush`, logging (not raising) a failure: for interpreter exit."""
+        if os.getpid() != self._pid:
+            return  # inherited by a forked child: the parent fsyncs its own writes
+        self.flush()
+        if self.error is not None:
+            _logger.error("%s", self.error)
 
 
 def _run(ref: weakref.ref[Flusher], dirty: threading.Event, stop: threading.Event) -> None:
@@ -74,7 +154,11 @@ def _run(ref: weakref.ref[Flusher], dirty: threading.Event, stop: threading.Even
         del flusher
 
 
+_live: weakref.WeakSet[Flusher] = weakref.WeakSet()
+
+
 @atexit.register
-def _flush_all() -> None:
+def flush_all_at_exit() -> None:
+    """fsync every live journal's pending writes; log failures at error level."""
     for flusher in list(_live):
-        flusher.flush()
+        flusher.flush_at_exit()

@@ -3,6 +3,7 @@
     python journal_worker.py optimize URL STUDY N_TRIALS [REPORT_FILE]
     python journal_worker.py optuna-optimize PATH STUDY N_TRIALS LOCK  # Optuna's JournalStorage
     python journal_worker.py hang URL STUDY                         # start a trial and block
+    python journal_worker.py ask-and-wait URL STUDY  # ask, write, print, wait for a stdin line
 
 With ``OSK_TEST_START_AT`` (a Unix time) set, workers wait until then, so that several start
 writing at the same moment. ``optimize`` appends the number of every trial whose ``tell``
@@ -11,6 +12,7 @@ returned to REPORT_FILE, so a test that kills the worker knows which results mus
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -39,6 +41,17 @@ def optimize(storage: optuna.storages.BaseStorage, study_name: str, n: int, repo
             out.write(f"{trial.number} {value!r}\n")
 
 
+def ask_and_wait(storage: optuna.storages.BaseStorage, study_name: str) -> None:
+    """Ask a trial and write to it; leave it RUNNING and return normally (no close())."""
+    study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True)
+    trial = study.ask()
+    x = trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("note", "hello")
+    trial.report(0.3, 1)
+    print(json.dumps({"number": trial.number, "x": x}), flush=True)
+    sys.stdin.readline()
+
+
 def main(argv: list[str]) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     start_at = float(os.environ.get("OSK_TEST_START_AT", "0"))
@@ -62,6 +75,8 @@ def main(argv: list[str]) -> None:
         storage.record_heartbeat(trial._trial_id)
         print(trial._trial_id, flush=True)
         time.sleep(600)
+    elif command == "ask-and-wait":
+        ask_and_wait(osk.open_storage(argv[1]), argv[2])
     else:
         raise SystemExit(f"unknown command {command!r}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import types
 
@@ -72,3 +73,32 @@ def test_threads_share_one_storage(journal_path: str, helpers: types.ModuleType)
     trials = storage.get_all_trials(study._study_id)
     assert [t.number for t in trials] == list(range(40))
     assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_running_trial_is_visible_to_another_process_at_once(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    """Write-through (``visibility_delay_s`` 0): while process A holds its trial RUNNING, this
+    process sees its params, attribute and report; A then returns normally without close(),
+    this process tells the trial, and a third storage sees it COMPLETE with A's params."""
+    url = helpers.url(journal_path)
+    backend = osk.get_registry().backend_for("journal")
+    assert backend.visibility_delay_s == 0
+    asker = helpers.worker("ask-and-wait", url, "vis", stdin=True)
+    assert asker.stdout is not None and asker.stdin is not None
+    asked = json.loads(asker.stdout.readline())
+    storage = osk.open_storage(url)
+    assert storage.visibility_delay_s == 0
+    (trial,) = storage.get_all_trials(0)
+    assert trial.state == TrialState.RUNNING
+    assert trial.params == {"x": asked["x"]}
+    assert trial.user_attrs == {"note": "hello"}
+    assert trial.intermediate_values == {1: 0.3}
+    asker.stdin.write("go\n")
+    asker.stdin.close()
+    assert asker.wait(timeout=120) == 0
+    study = optuna.load_study(storage=storage, study_name="vis")
+    study.tell(asked["number"], 1.5)
+    (told,) = helpers.optuna_journal(journal_path).get_all_trials(0)
+    assert told.state == TrialState.COMPLETE and told.value == 1.5
+    assert told.params == {"x": asked["x"]} and told.user_attrs == {"note": "hello"}
