@@ -3,7 +3,7 @@
 >>> import optuna, optuna_storage_kit
 >>> study = optuna.create_study(storage="optuna+memory://")
 
-See :func:`open_storage` for URLs and options, and :mod:`optuna_storage_kit.hookspecs` for
+See :func:`open_storage` for URLs and options, and :mod:`optuna_storage_kit.spec.hookspecs` for
 writing a backend.
 """
 
@@ -12,16 +12,6 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from optuna_storage_kit import errors
-from optuna_storage_kit._backend import Backend
-from optuna_storage_kit._capabilities import Capabilities
-from optuna_storage_kit._heartbeat import HeartbeatSettings
-from optuna_storage_kit._open import open_storage
-from optuna_storage_kit._options import HEARTBEAT_OPTIONS, MODE_OPTION, Option
-from optuna_storage_kit._optuna_patch import install as _install_optuna_patch
-from optuna_storage_kit._registry import BrokenPlugin, Registry, get_registry
-from optuna_storage_kit._serialization import MAX_DEPTH, check_attr, normalize_value
-from optuna_storage_kit._strict import KitStorage
-from optuna_storage_kit._urls import StorageURL, mask_url
 from optuna_storage_kit.errors import (
     BackendUnavailableError,
     DuplicateSchemeError,
@@ -35,7 +25,18 @@ from optuna_storage_kit.errors import (
     StorageKitError,
     StoreNotFoundError,
 )
-from optuna_storage_kit.hookspecs import SPEC_VERSION, hookimpl
+from optuna_storage_kit.runtime.kit_storage import KitStorage
+from optuna_storage_kit.runtime.open import open_storage
+from optuna_storage_kit.runtime.optuna_hook import install as _install_optuna_patch
+from optuna_storage_kit.runtime.registry import BrokenPlugin, Registry, get_registry
+from optuna_storage_kit.runtime.serialization import MAX_DEPTH, check_attr, normalize_value
+from optuna_storage_kit.runtime.urls import StorageURL, mask_url
+from optuna_storage_kit.spec import hookspecs
+from optuna_storage_kit.spec.backend import Backend
+from optuna_storage_kit.spec.capabilities import Capabilities
+from optuna_storage_kit.spec.hookspecs import SPEC_VERSION, hookimpl
+from optuna_storage_kit.spec.options import HEARTBEAT_OPTIONS, MODE_OPTION, Option
+from optuna_storage_kit.toolkit.heartbeat import HeartbeatSettings
 
 try:
     __version__ = version("optuna-storage-kit")
@@ -71,6 +72,7 @@ __all__ = [
     "errors",
     "get_registry",
     "hookimpl",
+    "hookspecs",
     "mask_url",
     "normalize_value",
     "open_storage",

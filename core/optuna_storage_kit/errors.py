@@ -17,9 +17,9 @@ __all__ = [
     "NoSuchBackendError",
     "PluginError",
     "ReadOnlyStorageError",
-    "StoreNotFoundError",
     "SerializationError",
     "StorageKitError",
+    "StoreNotFoundError",
 ]
 
 

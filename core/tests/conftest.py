@@ -76,7 +76,7 @@ def _run_osk(
 
     With ``check``, a non-zero exit fails the test with the command's output.
     """
-    code = f"{prelude}\nfrom optuna_storage_kit.cli import main\nmain()"
+    code = f"{prelude}\nfrom optuna_storage_kit.tools.cli import main\nmain()"
     result = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
         capture_output=True,

@@ -156,7 +156,7 @@ def test_bad_location_is_a_clear_error(osk_cmd: OskCmd) -> None:
 
 def test_cli_imports_no_heavy_extra() -> None:
     code = (
-        "import sys, optuna_storage_kit.cli\n"
+        "import sys, optuna_storage_kit.tools.cli\n"
         "print(sorted(m for m in ('matplotlib', 'optuna_dashboard') if m in sys.modules))"
     )
     result = subprocess.run(

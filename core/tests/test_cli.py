@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import optuna_storage_kit as osk
-from optuna_storage_kit import cli
+from optuna_storage_kit.tools import cli
 
 OskCmd = Callable[..., subprocess.CompletedProcess[str]]
 """The ``osk_cmd`` fixture (core/tests/conftest.py): runs the osk command line."""
@@ -42,7 +42,7 @@ def test_backends_options(osk_cmd: OskCmd) -> None:
 def test_backends_shows_broken_plugins(installed_plugins: object, tmp_path: Path) -> None:
     installed_plugins("osk-broken", "broken", "raise ImportError('no driver here')\n")  # type: ignore[operator]
     runner = CliRunner()
-    import optuna_storage_kit._registry as registry_module
+    import optuna_storage_kit.runtime.registry as registry_module
 
     saved = registry_module._default
     registry_module._default = None  # a fresh default registry that sees the new plugin
@@ -86,7 +86,7 @@ def test_demo_reports_trials_per_second(osk_cmd: OskCmd) -> None:
 
 
 def test_demo_default_url_uses_sqlite_rust_when_installed() -> None:
-    from optuna_storage_kit import _demo
+    from optuna_storage_kit.tools import demo as _demo
 
     names = {b.name for b in osk.get_registry().backends()}
     expected = "optuna+sqlite:///" if "sqlite-rust" in names else "optuna+memory://"

@@ -18,7 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 import optuna_storage_kit as osk
-from optuna_storage_kit import _copy
+from optuna_storage_kit.tools import copy as _copy
 
 PG_URL = os.environ.get("OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -256,7 +256,7 @@ def test_round_trip_through_installed_kit_backend(
 
 
 def test_locations_are_told_apart_by_url_or_file(tmp_path: Path, source: str) -> None:
-    from optuna_storage_kit._any_storage import classify
+    from optuna_storage_kit.tools.locations import classify
 
     sqlite_file = source.removeprefix("sqlite:///")
     assert classify(sqlite_file).kind == "optuna-rdb"  # an existing SQLite file, no scheme

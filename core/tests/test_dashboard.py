@@ -28,7 +28,7 @@ def free_port() -> int:
 def serve_and_get(location: str, path: str, prelude: str = "") -> tuple[Any, str]:
     """Start ``osk dashboard location``, GET ``path`` as JSON, stop it; return (body, stderr)."""
     port = free_port()
-    code = f"{prelude}\nfrom optuna_storage_kit.cli import main\nmain()"
+    code = f"{prelude}\nfrom optuna_storage_kit.tools.cli import main\nmain()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "dashboard", location, "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 import optuna_storage_kit as osk
-from optuna_storage_kit import hookspecs
+from optuna_storage_kit.spec import hookspecs
 
 HOOKS = [
     getattr(hookspecs, name)

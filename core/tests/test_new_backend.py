@@ -32,7 +32,7 @@ def run(
 
 
 def osk(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run(sys.executable, "-m", "optuna_storage_kit.cli", *args, check=check)
+    return run(sys.executable, "-m", "optuna_storage_kit.tools.cli", *args, check=check)
 
 
 def test_generated_backend_installs_and_passes_osk_certify(tmp_path: Path) -> None:

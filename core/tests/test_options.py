@@ -6,7 +6,7 @@ import pytest
 
 import optuna_storage_kit as osk
 from optuna_storage_kit import Option
-from optuna_storage_kit._options import resolve_options
+from optuna_storage_kit.spec.options import resolve_options
 
 OPTIONS = (
     Option("timeout", float, 5.0, "Seconds to wait.", minimum=0),
@@ -114,7 +114,7 @@ def test_open_storage_validates_options_from_url_and_keywords(
         return osk.open_storage("optuna+memory://").inner
 
     registry.register_backend(make_backend(open=open_fake, options=OPTIONS))
-    from optuna_storage_kit._open import open_with
+    from optuna_storage_kit.runtime.open import open_with
 
     storage = open_with(registry, "optuna+fake:///data?retries=5", {"timeout": 1})
     assert seen["retries"] == 5 and seen["timeout"] == 1.0 and seen["mode"] == "wal"

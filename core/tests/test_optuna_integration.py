@@ -55,7 +55,7 @@ def test_optunas_own_urls_are_untouched(tmp_path: Path) -> None:
 
 
 def test_patch_is_installed_once() -> None:
-    from optuna_storage_kit._optuna_patch import install
+    from optuna_storage_kit.runtime.optuna_hook import install
 
     before = optuna.storages.get_storage
     install()
@@ -64,7 +64,7 @@ def test_patch_is_installed_once() -> None:
 
 
 def test_unknown_scheme_through_optuna_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from optuna_storage_kit._registry import KNOWN_SCHEMES
+    from optuna_storage_kit.runtime.registry import KNOWN_SCHEMES
 
     # A first-party scheme whose package is not installed (ours all are, in this workspace).
     monkeypatch.setitem(KNOWN_SCHEMES, "fakedb", ("osk-fakedb", "fakedb"))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 import optuna_storage_kit as osk
-from optuna_storage_kit._registry import KNOWN_SCHEMES
+from optuna_storage_kit.runtime.registry import KNOWN_SCHEMES
 
 GOOD_PLUGIN = """
 import optuna_storage_kit as osk
@@ -45,7 +45,7 @@ def test_entry_points_are_loaded_lazily(installed_plugins: Install) -> None:
 
 def test_third_party_plugin_opens_through_open_storage(installed_plugins: Install) -> None:
     installed_plugins("osk-thirdparty", "thirdparty", good("thirdparty", "thirdparty"))
-    from optuna_storage_kit._open import open_with
+    from optuna_storage_kit.runtime.open import open_with
 
     storage = open_with(osk.Registry(), "optuna+thirdparty://", {})
     assert storage.backend_name == "thirdparty"
@@ -310,7 +310,7 @@ def test_claims_and_visibility_may_depend_on_options(
         visibility_delay_s=lambda options: 1.0 if options["write_behind"] else 0.0,
     )
     registry.register_backend(backend)
-    from optuna_storage_kit._open import open_with
+    from optuna_storage_kit.runtime.open import open_with
 
     default = open_with(registry, "optuna+fake://", {})
     assert default.capabilities == base and default.visibility_delay_s == 1.0
@@ -322,7 +322,7 @@ def test_capabilities_for_must_return_capabilities(
     registry: osk.Registry, make_backend: Callable[..., osk.Backend]
 ) -> None:
     registry.register_backend(make_backend(capabilities_for=lambda options: "durable"))
-    from optuna_storage_kit._open import open_with
+    from optuna_storage_kit.runtime.open import open_with
 
     with pytest.raises(osk.PluginError, match="capabilities_for\\(\\) returned str"):
         open_with(registry, "optuna+fake://", {})
@@ -350,7 +350,7 @@ def test_read_only_storage_refuses_every_write(
     )
     assert "mode" in {o.name for o in backend.all_options}
     registry.register_backend(backend)
-    from optuna_storage_kit._open import open_with
+    from optuna_storage_kit.runtime.open import open_with
 
     storage = open_with(registry, "optuna+fake://?mode=ro", {})
     assert storage.read_only
@@ -387,7 +387,7 @@ def test_backend_returning_non_storage_is_reported(
     registry: osk.Registry, make_backend: Callable[..., osk.Backend]
 ) -> None:
     registry.register_backend(make_backend(open=lambda url, options: object()))
-    from optuna_storage_kit._open import open_with
+    from optuna_storage_kit.runtime.open import open_with
 
     with pytest.raises(osk.PluginError, match=r"not an optuna\.storages\.BaseStorage"):
         open_with(registry, "optuna+fake://", {})
@@ -400,7 +400,7 @@ def test_driver_error_carrying_the_password_is_scrubbed(
         raise ConnectionError(f"could not connect to {url.render(hide_password=False)}")
 
     registry.register_backend(make_backend(open=open_leaky))
-    from optuna_storage_kit._open import open_with
+    from optuna_storage_kit.runtime.open import open_with
 
     with pytest.raises(osk.StorageKitError) as info:
         open_with(registry, "optuna+fake://alice:hunter2@db/x", {})

@@ -9,7 +9,7 @@ import optuna
 from click.testing import CliRunner
 
 import optuna_storage_kit as osk
-from optuna_storage_kit.cli import get_cli
+from optuna_storage_kit.tools.cli import get_cli
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

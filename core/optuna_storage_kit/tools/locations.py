@@ -18,9 +18,9 @@ import pathlib
 
 from optuna.storages import BaseStorage
 
-from optuna_storage_kit._open import open_storage
-from optuna_storage_kit._urls import PREFIX, mask_url
 from optuna_storage_kit.errors import StorageKitError
+from optuna_storage_kit.runtime.open import open_storage
+from optuna_storage_kit.runtime.urls import PREFIX, mask_url
 
 __all__ = ["JOURNAL_SUFFIXES", "Location", "classify", "open_any"]
 
@@ -57,8 +57,8 @@ class Location:
                 path = self.target.partition(":///")[2]
                 return bool(path) and path != ":memory:"
             return True
-        from optuna_storage_kit._registry import get_registry
-        from optuna_storage_kit._urls import StorageURL
+        from optuna_storage_kit.runtime.registry import get_registry
+        from optuna_storage_kit.runtime.urls import StorageURL
 
         backend = get_registry().backend_for(StorageURL(self.target).scheme)
         return backend.capabilities.multi_process
@@ -83,8 +83,8 @@ class Location:
             return f"Optuna RDBStorage ({dialect})"
         if self.kind == "optuna-journal":
             return "Optuna JournalStorage (file)"
-        from optuna_storage_kit._registry import get_registry
-        from optuna_storage_kit._urls import StorageURL
+        from optuna_storage_kit.runtime.registry import get_registry
+        from optuna_storage_kit.runtime.urls import StorageURL
 
         return get_registry().backend_for(StorageURL(self.target).scheme).name
 
@@ -179,7 +179,7 @@ def _file_of(loc: Location) -> str | None:
         path = loc.target[len("sqlite:///") :]
         return path if path and path != ":memory:" else None
     if loc.kind == "osk":
-        from optuna_storage_kit._urls import StorageURL
+        from optuna_storage_kit.runtime.urls import StorageURL
 
         url = StorageURL(loc.target)
         if url.scheme in ("sqlite", "journal") and url.database and not url.host:

@@ -3,7 +3,7 @@
 The package (``osk-NAME``, module ``osk_NAME``) has the entry point, the hook implementation,
 a working storage (Optuna's in-memory storage, one store per name, to be replaced), tests on the
 conformance kit's pytest fixtures, and a tox.ini running them and ``osk certify``. The
-templates are in ``_templates/backend``; ``__module__`` in a path becomes the module name,
+templates are in ``tools/templates/backend``; ``__module__`` in a path becomes the module name,
 ``.tmpl`` is dropped, and ``${name}``-style placeholders are filled.
 """
 
@@ -59,7 +59,7 @@ def generate(name: str, parent: Path) -> Path:
         "dist": f"osk-{name}",
         "osk_version": _release(osk.__version__),
     }
-    root = resources.files("optuna_storage_kit") / "_templates" / "backend"
+    root = resources.files("optuna_storage_kit.tools") / "templates" / "backend"
     for source, relative in _walk(root, ""):
         path = target / relative.replace("__module__", module).removesuffix(".tmpl")
         path.parent.mkdir(parents=True, exist_ok=True)

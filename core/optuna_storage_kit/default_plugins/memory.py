@@ -16,12 +16,12 @@ import optuna
 from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_storage_kit import hookspecs
-from optuna_storage_kit._backend import Backend
-from optuna_storage_kit._capabilities import Capabilities
-from optuna_storage_kit._heartbeat import HeartbeatSettings
-from optuna_storage_kit._urls import StorageURL
 from optuna_storage_kit.errors import InvalidOptionError, InvalidURLError
+from optuna_storage_kit.runtime.urls import StorageURL
+from optuna_storage_kit.spec import hookspecs
+from optuna_storage_kit.spec.backend import Backend
+from optuna_storage_kit.spec.capabilities import Capabilities
+from optuna_storage_kit.toolkit.heartbeat import HeartbeatSettings
 
 __all__ = ["MemoryStorage", "register_backends"]
 

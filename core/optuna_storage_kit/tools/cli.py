@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import optuna_storage_kit as osk
-from optuna_storage_kit import _demo
+from optuna_storage_kit.tools import demo as _demo
 
 __all__ = ["cli", "main"]
 
@@ -198,7 +198,8 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
     postgresql://...) or journal file paths (x.log). Nothing is written when a study already
     exists in DST, unless --overwrite.
     """
-    from optuna_storage_kit import _any_storage, _copy
+    from optuna_storage_kit.tools import copy as _copy
+    from optuna_storage_kit.tools import locations as _any_storage
 
     out = _console()
     _quiet_optuna()
@@ -281,14 +282,14 @@ def bench(
     Without URLs, measures fresh files on each installed file backend of ours (optuna+sqlite,
     optuna+journal). Prints trials per second and the time ratio to the in-memory reference.
     """
-    from optuna_storage_kit import _bench
+    from optuna_storage_kit.tools import bench as _bench
 
     out = _console()
     if trials < 1 or workers < 1:
         raise click.UsageError("--trials and --workers must be at least 1")
     try:
         if plot is not None:
-            from optuna_storage_kit import _bench_plot
+            from optuna_storage_kit.tools import bench_plot as _bench_plot
 
             _bench_plot._pyplot()  # fail now, not after the measurements
         with tempfile.TemporaryDirectory(prefix="osk-bench-") as tmp:
@@ -324,7 +325,7 @@ def bench(
         json_path.write_text(json.dumps(report, indent=2) + "\n")
         out.print(f"wrote {json_path}")
     if plot is not None:
-        from optuna_storage_kit import _bench_plot
+        from optuna_storage_kit.tools import bench_plot as _bench_plot
 
         _bench_plot.plot(report, plot)
         out.print(f"wrote {plot}")
@@ -340,7 +341,8 @@ def dashboard(url: str, host: str, port: int) -> None:
     URL is any storage osk copy accepts: optuna+..., sqlite:///x.db, postgresql://..., or a
     journal file path. Stop it with Ctrl-C.
     """
-    from optuna_storage_kit import _any_storage, _dashboard
+    from optuna_storage_kit.tools import dashboard as _dashboard
+    from optuna_storage_kit.tools import locations as _any_storage
 
     out = _console(stderr=True)
     try:
@@ -371,7 +373,7 @@ def new_backend(name: str, parent: pathlib.Path) -> None:
     in-memory storage, one store per name), tests on the conformance kit's fixtures and a
     tox.ini.
     """
-    from optuna_storage_kit import _scaffold
+    from optuna_storage_kit.tools import scaffold as _scaffold
 
     out = _console()
     try:

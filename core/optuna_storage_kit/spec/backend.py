@@ -7,14 +7,14 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from optuna_storage_kit._capabilities import Capabilities
-from optuna_storage_kit._options import COMMON_OPTIONS, HEARTBEAT_OPTIONS, MODE_OPTION, Option
 from optuna_storage_kit.errors import PluginError
+from optuna_storage_kit.spec.capabilities import Capabilities
+from optuna_storage_kit.spec.options import COMMON_OPTIONS, HEARTBEAT_OPTIONS, MODE_OPTION, Option
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
-    from optuna_storage_kit._urls import StorageURL
+    from optuna_storage_kit.runtime.urls import StorageURL
 
 __all__ = ["Backend", "OpenFunction"]
 
@@ -29,7 +29,7 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9_]*$")  # what a URL scheme after "optuna+" 
 class Backend:
     """What a plugin tells optuna-storage-kit about one backend.
 
-    Register it from the ``register_backends`` hook (see :mod:`optuna_storage_kit.hookspecs`).
+    Register it from the ``register_backends`` hook (see :mod:`optuna_storage_kit.spec.hookspecs`).
 
     Args:
         name: A short unique name, e.g. ``"sqlite-rust"``; lower case, digits, ``-`` and ``_``.

@@ -13,17 +13,17 @@ from optuna.study._frozen import FrozenStudy
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_storage_kit._serialization import check_attr
 from optuna_storage_kit.errors import ReadOnlyStorageError
+from optuna_storage_kit.runtime.serialization import check_attr
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from optuna.distributions import BaseDistribution
 
-    from optuna_storage_kit._backend import Backend
-    from optuna_storage_kit._capabilities import Capabilities
-    from optuna_storage_kit._urls import StorageURL
+    from optuna_storage_kit.runtime.urls import StorageURL
+    from optuna_storage_kit.spec.backend import Backend
+    from optuna_storage_kit.spec.capabilities import Capabilities
 
 __all__ = ["KitStorage"]
 

@@ -11,8 +11,6 @@ from typing import Any
 
 import pluggy
 
-from optuna_storage_kit import hookspecs
-from optuna_storage_kit._backend import Backend
 from optuna_storage_kit.errors import (
     BackendUnavailableError,
     DuplicateSchemeError,
@@ -20,6 +18,8 @@ from optuna_storage_kit.errors import (
     NoSuchBackendError,
     PluginError,
 )
+from optuna_storage_kit.spec import hookspecs
+from optuna_storage_kit.spec.backend import Backend
 
 __all__ = ["BrokenPlugin", "Registry", "get_registry"]
 

@@ -54,7 +54,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from optuna_storage_kit._backend import Backend
+    from optuna_storage_kit.spec.backend import Backend
 
 __all__ = [
     "DEPRECATED_SPEC_VERSIONS",

@@ -37,8 +37,8 @@ from optuna.distributions import FloatDistribution
 from optuna.storages import BaseStorage
 
 import optuna_storage_kit as osk
-from optuna_storage_kit import _demo
-from optuna_storage_kit._any_storage import Location, classify, open_any
+from optuna_storage_kit.tools import demo as _demo
+from optuna_storage_kit.tools.locations import Location, classify, open_any
 
 __all__ = [
     "REFERENCE_URL",

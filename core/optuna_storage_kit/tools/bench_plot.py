@@ -30,7 +30,7 @@ def plot(report: dict[str, Any], path: pathlib.Path) -> None:
     """Draw one row per workload: trials/s (left) and time ratio to memory (right).
 
     Args:
-        report: What :func:`optuna_storage_kit._bench.report` returns.
+        report: What :func:`optuna_storage_kit.tools.bench.report` returns.
         path: The PNG file to write.
 
     Raises:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from optuna_storage_kit._any_storage import open_any
 from optuna_storage_kit.errors import StorageKitError
+from optuna_storage_kit.tools.locations import open_any
 
 __all__ = ["serve"]
 
@@ -25,7 +25,7 @@ def serve(location: str, *, host: str, port: int) -> None:
     """Open ``location`` and serve optuna-dashboard on ``host:port`` until interrupted.
 
     Args:
-        location: A URL or journal file path (see :mod:`optuna_storage_kit._any_storage`);
+        location: A URL or journal file path (see :mod:`optuna_storage_kit.tools.locations`);
             a SQLite or journal file must exist.
         host: The address to bind, e.g. ``127.0.0.1``.
         port: The TCP port.

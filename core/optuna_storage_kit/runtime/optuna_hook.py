@@ -14,8 +14,8 @@ from typing import Any
 
 import optuna.storages
 
-from optuna_storage_kit._open import open_storage
-from optuna_storage_kit._urls import PREFIX
+from optuna_storage_kit.runtime.open import open_storage
+from optuna_storage_kit.runtime.urls import PREFIX
 
 __all__ = ["install"]
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from optuna.storages import BaseStorage
 
-from optuna_storage_kit._options import resolve_options
-from optuna_storage_kit._registry import Registry, get_registry
-from optuna_storage_kit._strict import KitStorage
-from optuna_storage_kit._urls import StorageURL
 from optuna_storage_kit.errors import PluginError, StorageKitError
+from optuna_storage_kit.runtime.kit_storage import KitStorage
+from optuna_storage_kit.runtime.registry import Registry, get_registry
+from optuna_storage_kit.runtime.urls import StorageURL
+from optuna_storage_kit.spec.options import resolve_options
 
 __all__ = ["open_storage"]
 
