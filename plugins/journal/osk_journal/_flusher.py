@@ -7,13 +7,12 @@ making each write wait for the disk.
 A failed fsync is never swallowed: the kernel reports a writeback error once, and the pages it
 could not write may be dropped, so nothing written before it is known to be on disk. The error
 is kept (:attr:`Flusher.error`) and raised by :meth:`Flusher.check` (before every later write
-of the journal) and by :meth:`Flusher.stop` (``close()``); at interpreter exit it is logged at
-error level.
+of the journal) and by :meth:`Flusher.stop` (``close()``); at interpreter exit (through the
+toolkit's ``lifecycle``) it is logged at error level.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import errno
 import logging
@@ -58,12 +57,11 @@ class Flusher:
         self.path = path
         self.fsyncs = 0
         self.error: JournalSyncError | None = None
-        self._pid = os.getpid()
+        self._reported = False
         self._mutex = threading.Lock()  # one fsync at a time; none once closed
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        _live.add(self)
 
     def poke(self) -> None:
         """Note a write; the thread fsyncs it within ``interval`` seconds."""
@@ -118,7 +116,6 @@ class Flusher:
                 self.fd = -1
         self._stop.set()
         self._dirty.set()  # wake the thread so it exits
-        _live.discard(self)
         self.check()
 
     def abandon(self) -> None:
@@ -126,15 +123,20 @@ class Flusher:
         with contextlib.suppress(OSError):
             os.close(self.fd)
         self.fd = -1
-        _live.discard(self)
 
-    def flush_at_exit(self) -> None:
-        """:meth:`flush`, logging (not raising) a failure: for interpreter exit."""
-        if os.getpid() != self._pid:
-            return  # inherited by a forked child: the parent fsyncs its own writes
-        self.flush()
-        if self.error is not None:
+    def report_once(self) -> None:
+        """Log a kept fsync failure at error level, the first time only (at interpreter exit,
+        where nothing can raise to the caller)."""
+        if self.error is not None and not self._reported:
+            self._reported = True
             _logger.error("%s", self.error)
+
+    def stop_quietly(self) -> None:
+        """:meth:`stop`, logging a failure instead of raising it (a collected journal)."""
+        try:
+            self.stop()
+        except JournalSyncError:
+            self.report_once()
 
 
 def _run(ref: weakref.ref[Flusher], dirty: threading.Event, stop: threading.Event) -> None:
@@ -152,13 +154,3 @@ def _run(ref: weakref.ref[Flusher], dirty: threading.Event, stop: threading.Even
             return
         flusher.flush()
         del flusher
-
-
-_live: weakref.WeakSet[Flusher] = weakref.WeakSet()
-
-
-@atexit.register
-def flush_all_at_exit() -> None:
-    """fsync every live journal's pending writes; log failures at error level."""
-    for flusher in list(_live):
-        flusher.flush_at_exit()

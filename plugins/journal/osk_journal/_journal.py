@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import stat
@@ -17,9 +18,11 @@ import threading
 import time
 import uuid
 import warnings
+import weakref
 from typing import Any
 
 from optuna_storage_kit.errors import StorageKitError, StoreNotFoundError
+from optuna_storage_kit.toolkit import lifecycle
 from osk_journal._errors import (
     JournalCorruptError,
     JournalTruncatedError,
@@ -122,6 +125,11 @@ class Journal:
         self._worker_ids: dict[int, str] = {}
         if not self.read_only and self.fsync_policy == "interval":
             self._flusher = Flusher(self.fd, self.fsync_interval, self.path)
+        # Garbage collection closes the file and makes the pending fsync, deferred (never in
+        # the finalizer); interpreter exit makes the pending fsync (the OS closes the file).
+        self._finalizer = weakref.finalize(self, _release_later, self.fd, self._flusher, self._pid)
+        self._finalizer.atexit = False
+        lifecycle.track(self, flush=Journal._sync_pending, after_fork_in_child=Journal._reopen)
 
     def _load(self) -> None:
         with paused_gc():
@@ -144,22 +152,35 @@ class Journal:
         self.replayed_at_open = self.state.n_ops - start
 
     def check_fork(self) -> None:
-        """Reopen the file in a forked child; call before using :attr:`fd`."""
-        if os.getpid() != self._pid:
-            inherited, flusher = self.fd, self._flusher
-            self._open()
-            with contextlib.suppress(OSError):
-                os.close(inherited)
-            if flusher is not None:
-                flusher.abandon()  # the parent fsyncs its own writes
+        """Reopen the file in a forked child; call before using :attr:`fd`.
 
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            if os.getpid() == self._pid:
-                self.close()
+        The child reopens it at once (a ``flock`` is shared by the open file, so it must not be
+        inherited); this catches a fork that ran no ``os.register_at_fork`` handlers.
+        """
+        if os.getpid() != self._pid:
+            self._reopen()
+
+    def _reopen(self) -> None:
+        """In a forked child: a file, lock and flusher of its own (the parent's stay its)."""
+        inherited, flusher = self.fd, self._flusher
+        self._finalizer.detach()
+        self._open()
+        with contextlib.suppress(OSError):
+            os.close(inherited)
+        if flusher is not None:
+            flusher.abandon()
+
+    def _sync_pending(self) -> None:
+        """At interpreter exit (and before a fork): make the pending background fsync. A
+        failed fsync is logged at error level, once; close() and writes raise it."""
+        flusher = self._flusher
+        if flusher is None or self.fd < 0 or os.getpid() != self._pid:
+            return
+        flusher.flush()
+        flusher.report_once()
 
     def close(self) -> None:
-        """fsync what the ``interval`` policy has not yet, and close the file.
+        """fsync what the ``interval`` policy has not yet, and close the file. Idempotent.
 
         Raises:
             JournalSyncError: That fsync, or an earlier background one, failed.
@@ -167,6 +188,8 @@ class Journal:
         with self.mutex:
             if self.fd < 0:
                 return
+            self._finalizer.detach()
+            lifecycle.untrack(self)
             try:
                 if self._flusher is not None:
                     self._flusher.stop()
@@ -398,6 +421,20 @@ class Journal:
         with self.mutex:
             self.check_fork()
             return save_snapshot(self.path, self.fd, self.state)
+
+
+def _release_later(fd: int, flusher: Flusher | None, pid: int) -> None:
+    """The finalizer of a journal: hand the closing (which may fsync) to the toolkit."""
+    if os.getpid() == pid:
+        lifecycle.defer(functools.partial(_release, fd, flusher))
+
+
+def _release(fd: int, flusher: Flusher | None) -> None:
+    try:
+        if flusher is not None:
+            flusher.stop_quietly()
+    finally:
+        os.close(fd)
 
 
 def _open_to_inspect(path: str) -> int:

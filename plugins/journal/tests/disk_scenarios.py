@@ -5,10 +5,10 @@
 Runs as root in a private mount namespace (``unshare -m``), so its mounts vanish with it:
 
 * ``disk-full``: a 1 MiB tmpfs; writes until one fails for lack of space.
-* ``fsync-next-write``, ``fsync-close``, ``fsync-commit``, ``fsync-exit``: an ext4 file system
-  on a loop device whose image lives on a 4 MiB tmpfs (thin provisioning). Writes land in the
-  page cache and succeed; the fsync that writes them back finds the image's tmpfs full, and the
-  kernel fails it (ENOSPC or EIO), for real.
+* ``fsync-next-write``, ``fsync-close``, ``fsync-commit``, ``fsync-exit``, ``fsync-gc``: an ext4
+  file system on a loop device whose image lives on a 4 MiB tmpfs (thin provisioning). Writes
+  land in the page cache and succeed; the fsync that writes them back finds the image's tmpfs
+  full, and the kernel fails it (ENOSPC or EIO), for real.
 
 Prints one JSON object of observations on its last line; the test asserts on them.
 """
@@ -153,12 +153,40 @@ print("written", flush=True)
 """
 
 
+COLLECTED_CHILD = """
+import gc, logging, sys
+import optuna_storage_kit as osk
+from optuna_storage_kit.toolkit import lifecycle
+from optuna.study._study_direction import StudyDirection
+logging.basicConfig(format="%(levelname)s %(name)s [%(threadName)s]: %(message)s")
+storage = osk.open_storage(sys.argv[1])
+sid = storage.create_new_study([StudyDirection.MINIMIZE], "s")
+tid = storage.create_new_trial(sid)
+for i in range(6):
+    storage.set_trial_user_attr(tid, f"big{i}", "x" * (1 << 20))
+del storage
+gc.collect()  # the finalizer only defers the closing (and its fsync) to the toolkit's thread
+lifecycle.flush_all()  # wait for the deferred calls
+print("still running", file=sys.stderr, flush=True)
+"""
+
+
+def fsync_gc(workdir: str) -> dict[str, Any]:
+    """A storage is collected while the process goes on: its closing, with the pending fsync,
+    is deferred out of the finalizer, and the failed fsync is logged at error level."""
+    return _child(workdir, COLLECTED_CHILD)
+
+
 def fsync_exit(workdir: str) -> dict[str, Any]:
     """A process writes and returns normally, without close(): its pending background fsync
     runs at interpreter exit, and its failure is logged at error level."""
+    return _child(workdir, EXITING_CHILD)
+
+
+def _child(workdir: str, code: str) -> dict[str, Any]:
     path = os.path.join(_thin_ext4(workdir), "study.log")
     child = subprocess.run(
-        [sys.executable, "-c", EXITING_CHILD, _url(path, fsync_interval=600)],
+        [sys.executable, "-c", code, _url(path, fsync_interval=600)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -234,6 +262,7 @@ SCENARIOS = {
     "fsync-close": fsync_close,
     "fsync-commit": fsync_commit,
     "fsync-exit": fsync_exit,
+    "fsync-gc": fsync_gc,
 }
 
 

@@ -90,6 +90,21 @@ def test_failed_fsync_at_interpreter_exit_is_logged_as_an_error(tmp_path: Any) -
     assert expected in seen["stderr"], seen["stderr"]
 
 
+def test_failed_fsync_of_a_collected_storage_is_logged_out_of_the_finalizer(
+    tmp_path: Any,
+) -> None:
+    seen = _scenario("fsync-gc", str(tmp_path))
+    assert seen["returncode"] == 0, seen["stderr"]
+    logged, _ = seen["stderr"].split("still running\n")
+    expected = f"fsync of journal '{tmp_path}/ext4/study.log' failed"
+    # Made on a thread of its own (the toolkit's, or the main one if it ran the deferred
+    # call first), not in the finalizer; logged once, not again at exit.
+    assert f"ERROR osk_journal [osk-lifecycle]: {expected}" in logged or (
+        f"ERROR osk_journal [MainThread]: {expected}" in logged
+    )
+    assert seen["stderr"].count(expected) == 1
+
+
 def test_full_disk(tmp_path: Any) -> None:
     """Writing until the disk is full: the write that cannot be stored raises an error naming
     the file and the full disk, leaves nothing behind, and loses nothing acknowledged; once

@@ -85,7 +85,7 @@ def test_running_trial_is_visible_to_another_process_at_once(
     backend = osk.get_registry().backend_for("journal")
     assert backend.visibility_delay_s == 0
     asker = helpers.worker("ask-and-wait", url, "vis", stdin=True)
-    assert asker.stdout is not None and asker.stdin is not None
+    assert asker.stdout is not None
     asked = json.loads(asker.stdout.readline())
     storage = osk.open_storage(url)
     assert storage.visibility_delay_s == 0
@@ -94,11 +94,28 @@ def test_running_trial_is_visible_to_another_process_at_once(
     assert trial.params == {"x": asked["x"]}
     assert trial.user_attrs == {"note": "hello"}
     assert trial.intermediate_values == {1: 0.3}
-    asker.stdin.write("go\n")
-    asker.stdin.close()
-    assert asker.wait(timeout=120) == 0
+    asker.communicate(input="go\n", timeout=120)
+    assert asker.returncode == 0
     study = optuna.load_study(storage=storage, study_name="vis")
     study.tell(asked["number"], 1.5)
     (told,) = helpers.optuna_journal(journal_path).get_all_trials(0)
     assert told.state == TrialState.COMPLETE and told.value == 1.5
     assert told.params == {"x": asked["x"]} and told.user_attrs == {"note": "hello"}
+
+
+@pytest.mark.parametrize("how", ["return", "close", "gc", "sys-exit-thread", "fork"])
+def test_every_write_survives_a_normal_exit(
+    journal_path: str, helpers: types.ModuleType, how: str
+) -> None:
+    """A child writes (a trial left RUNNING with a param, attributes and a report; another
+    told) and ends normally without close(), with close(), after its storage was collected,
+    by sys.exit() while a non-daemon thread writes, or in a multiprocessing fork child."""
+    child = helpers.worker("exit-variant", helpers.url(journal_path), how)
+    child.communicate(timeout=300)
+    assert child.returncode == 0
+    storage = osk.open_storage(helpers.url(journal_path, mode="ro"))
+    running, done = storage.get_all_trials(storage.get_study_id_from_name("v"))
+    assert running.state == TrialState.RUNNING and set(running.params) == {"x"}
+    assert running.user_attrs == {"u": 1} and running.system_attrs == {"s": 2}
+    assert running.intermediate_values == {1: 0.5}
+    assert done.state == TrialState.COMPLETE and done.value == 1.0 and set(done.params) == {"x"}
