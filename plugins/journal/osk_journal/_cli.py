@@ -46,9 +46,12 @@ def compact(path: str) -> None:
 @journal_group.command("check")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def check(path: str) -> None:
-    """Replay PATH from the start and report whether every record is readable."""
+    """Replay PATH from the start and report whether every record is readable.
+
+    PATH is opened read-only: nothing is created or changed (a partial last line stays).
+    """
     try:
-        journal = Journal(path, snapshot_every=0)
+        journal = Journal(path, inspect=True)
     except JournalCorruptError as err:
         raise click.ClickException(str(err)) from None
     state = journal.state

@@ -1,5 +1,6 @@
-"""``mode=ro``: inspection opens the journal O_RDONLY and creates or changes nothing, as root in
-a writable directory and as an unprivileged user in a read-only one."""
+"""``mode=ro`` (and ``osk journal check``): inspection opens the journal O_RDONLY and creates or
+changes nothing, as root in a writable directory and as an unprivileged user in a read-only
+one."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import types
 
 import optuna
 import pytest
+from click.testing import CliRunner
 from optuna.study._study_direction import StudyDirection
 
 import optuna_storage_kit as osk
+from optuna_storage_kit.tools.cli import get_cli
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -71,6 +74,9 @@ def _inspect(path: str, **options: object) -> None:
     with pytest.raises(osk.StorageKitError, match="no snapshot"):
         storage.inner.snapshot()
     storage.close()
+    checked = CliRunner().invoke(get_cli(), ["journal", "check", path])
+    assert checked.exit_code == 0, checked.output
+    assert f"a partial last line of {len(TORN)} bytes" in checked.output
     missing = os.path.join(os.path.dirname(path), "missing.log")
     with pytest.raises(osk.StoreNotFoundError, match=re.escape(f"'{missing}' does not exist")):
         osk.open_storage(f"optuna+journal:///{missing}?mode=ro")
