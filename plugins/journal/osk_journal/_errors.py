@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno as errnos
+
 from optuna_storage_kit.errors import StorageKitError
 
 __all__ = [
@@ -74,3 +76,48 @@ class JournalTruncatedError(StorageKitError):
 
 class TornLineWarning(UserWarning):
     """A partial last line, left by a writer that was killed mid-append, was removed."""
+
+
+def write_error(path: str, err: OSError, offset: int, left: str) -> JournalWriteError:
+    """The error for an append to the journal at ``path`` that failed with ``err``.
+
+    Args:
+        path: The journal.
+        err: What ``write(2)`` raised.
+        offset: Where the journal ends (the record was to start there).
+        left: What the rollback left behind, as a clause starting with ``"; "`` (or ``""``).
+    """
+    if err.errno in (errnos.ENOSPC, errnos.EDQUOT):
+        full = err.errno == errnos.ENOSPC
+        cause = "the disk is full" if full else "the disk quota is exceeded"
+        fix = "free space, then retry"
+    else:
+        cause, fix = f"{err.strerror or err} (errno {err.errno})", "retry once this is fixed"
+    return JournalWriteError(
+        f"cannot append to journal {path!r}: {cause}. Nothing of this write was stored (the "
+        f"journal still ends at byte offset {offset}){left}; {fix}",
+        err.errno,
+    )
+
+
+def sync_error(path: str, cause: OSError, interval: float | None) -> JournalSyncError:
+    """The error for a failed fsync of the journal at ``path``.
+
+    Args:
+        path: The journal.
+        cause: What ``fsync(2)`` raised.
+        interval: The background fsync interval, or ``None`` for an fsync of one record.
+    """
+    name = errnos.errorcode.get(cause.errno or 0, str(cause.errno))
+    window = (
+        f"the records appended in the {interval:g} s before it"
+        if interval is not None
+        else "the record just appended"
+    )
+    return JournalSyncError(
+        f"fsync of journal {path!r} failed ({cause.strerror or cause}, {name}): {window} "
+        "may not be on disk and would be lost if the machine lost power. This storage "
+        "refuses further writes; check the disk, then open the store again (what the file "
+        "holds now is what readers see)",
+        cause.errno,
+    )

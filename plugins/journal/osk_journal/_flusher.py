@@ -14,34 +14,16 @@ toolkit's ``lifecycle``) it is logged at error level.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import threading
 import weakref
 
-from osk_journal._errors import JournalSyncError
+from osk_journal._errors import JournalSyncError, sync_error
 
-__all__ = ["Flusher", "sync_error"]
+__all__ = ["Flusher"]
 
 _logger = logging.getLogger("osk_journal")
-
-
-def sync_error(path: str, cause: OSError, interval: float | None) -> JournalSyncError:
-    """The error for a failed fsync of the journal at ``path``."""
-    name = errno.errorcode.get(cause.errno or 0, str(cause.errno))
-    window = (
-        f"the records appended in the {interval:g} s before it"
-        if interval is not None
-        else "the record just appended"
-    )
-    return JournalSyncError(
-        f"fsync of journal {path!r} failed ({cause.strerror or cause}, {name}): {window} "
-        "may not be on disk and would be lost if the machine lost power. This storage "
-        "refuses further writes; check the disk, then open the store again (what the file "
-        "holds now is what readers see)",
-        cause.errno,
-    )
 
 
 class Flusher:

@@ -9,11 +9,8 @@ since the last read (usually nothing), check the record against that state, and 
 from __future__ import annotations
 
 import contextlib
-import errno
-import functools
 import json
 import os
-import stat
 import threading
 import time
 import uuid
@@ -21,15 +18,17 @@ import warnings
 import weakref
 from typing import Any
 
-from optuna_storage_kit.errors import StorageKitError, StoreNotFoundError
+from optuna_storage_kit.errors import StorageKitError
 from optuna_storage_kit.toolkit import lifecycle
 from osk_journal._errors import (
     JournalCorruptError,
     JournalTruncatedError,
-    JournalWriteError,
     TornLineWarning,
+    sync_error,
+    write_error,
 )
-from osk_journal._flusher import Flusher, sync_error
+from osk_journal._files import open_file, release_later
+from osk_journal._flusher import Flusher
 from osk_journal._format import encode, line_offset, parse_lines, pieces, split_complete
 from osk_journal._lock import make_lock
 from osk_journal._snapshot import load_snapshot, save_snapshot
@@ -104,22 +103,7 @@ class Journal:
         self.mutex = threading.RLock()
         self.fd = -1
         self._flusher: Flusher | None = None
-        if self.inspect:
-            self.fd = _open_to_inspect(self.path)
-            self.read_only = True
-        else:
-            try:
-                self.fd = os.open(
-                    self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
-                )
-                self.read_only = False
-            except PermissionError:
-                if not os.path.exists(self.path):
-                    raise
-                # A journal we may only read (a finished study, another user's file): reads
-                # work, writes raise a clear error.
-                self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-                self.read_only = True
+        self.fd, self.read_only = open_file(self.path, inspect=self.inspect)
         self._lock = make_lock(self.lock_kind, self.path, self.lock_grace_period)
         self.worker_prefix = f"{uuid.uuid4()}-"
         self._worker_ids: dict[int, str] = {}
@@ -127,7 +111,7 @@ class Journal:
             self._flusher = Flusher(self.fd, self.fsync_interval, self.path)
         # Garbage collection closes the file and makes the pending fsync, deferred (never in
         # the finalizer); interpreter exit makes the pending fsync (the OS closes the file).
-        self._finalizer = weakref.finalize(self, _release_later, self.fd, self._flusher, self._pid)
+        self._finalizer = weakref.finalize(self, release_later, self.fd, self._flusher, self._pid)
         self._finalizer.atexit = False
         lifecycle.track(self, flush=Journal._sync_pending, after_fork_in_child=Journal._reopen)
 
@@ -386,7 +370,7 @@ class Journal:
             left = self._undo_write(start, data)
             self._reload(upto=start)
             if isinstance(err, OSError):
-                raise _write_error(self.path, err, start, left) from err
+                raise write_error(self.path, err, start, left) from err
             raise
 
     def _undo_write(self, start: int, line: bytes) -> str:
@@ -421,45 +405,3 @@ class Journal:
         with self.mutex:
             self.check_fork()
             return save_snapshot(self.path, self.fd, self.state)
-
-
-def _release_later(fd: int, flusher: Flusher | None, pid: int) -> None:
-    """The finalizer of a journal: hand the closing (which may fsync) to the toolkit."""
-    if os.getpid() == pid:
-        lifecycle.defer(functools.partial(_release, fd, flusher))
-
-
-def _release(fd: int, flusher: Flusher | None) -> None:
-    try:
-        if flusher is not None:
-            flusher.stop_quietly()
-    finally:
-        os.close(fd)
-
-
-def _open_to_inspect(path: str) -> int:
-    """Open an existing journal read-only; a missing one is an error naming it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise StoreNotFoundError(
-            f"journal {path!r} does not exist; opened read-only (mode=ro), nothing is "
-            "created: check the path, or open it without mode=ro to create a new journal"
-        ) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise StoreNotFoundError(f"{path!r} is not a journal file (a directory or a device)")
-    return fd
-
-
-def _write_error(path: str, err: OSError, offset: int, left: str) -> JournalWriteError:
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        cause = "the disk is full" if err.errno == errno.ENOSPC else "the disk quota is exceeded"
-        fix = "free space, then retry"
-    else:
-        cause, fix = f"{err.strerror or err} (errno {err.errno})", "retry once this is fixed"
-    return JournalWriteError(
-        f"cannot append to journal {path!r}: {cause}. Nothing of this write was stored (the "
-        f"journal still ends at byte offset {offset}){left}; {fix}",
-        err.errno,
-    )

@@ -131,6 +131,10 @@ def problem(record: Any) -> str | None:
             return f"op_code {code} without its '{name}' field"
         if not check(record[name]):
             return f"op_code {code} with a bad '{name}' field: {record[name]!r:.60}"
+    if code == Op.SET_TRIAL_PARAM and not _converts(
+        record["distribution"], record["param_value_internal"]
+    ):
+        return "op_code 5 with a value its distribution cannot hold"
     if code == Op.CREATE_TRIAL:
         return _template_problem(record)
     if code == Op.SET_TRIAL_STATE_VALUES:
@@ -158,11 +162,23 @@ def _template_problem(record: Mapping[str, Any]) -> str | None:
     for name, check in optional.items():
         if name in record and not check(record[name]):
             return f"op_code 4 with a bad '{name}' field: {record[name]!r:.60}"
-    if set(record.get("params", ())) - set(record.get("distributions", ())):
+    params, distributions = record.get("params", {}), record.get("distributions", {})
+    if set(params) - set(distributions):
         return "op_code 4 with a parameter that has no distribution"
+    if not all(_converts(distributions[name], value) for name, value in params.items()):
+        return "op_code 4 with a parameter value its distribution cannot hold"
     if record.get("value") is not None and record.get("values") is not None:
         return "op_code 4 with both 'value' and 'values'"
     return None
+
+
+def _converts(distribution: str, value: Any) -> bool:
+    """Whether Optuna's replay can turn ``value`` into a parameter of ``distribution``."""
+    try:
+        parse_distribution(distribution).to_external_repr(value)
+    except Exception:  # IndexError, TypeError, ValueError, ... for a value that does not fit
+        return False
+    return True
 
 
 def _is_step(item: tuple[str, Any]) -> bool:
