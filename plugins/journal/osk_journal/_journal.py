@@ -46,8 +46,10 @@ _WRITER_SNAPSHOT_FACTOR = 5  # writers snapshot every 5 x snapshot_every records
 class Journal:
     """The state replayed from a journal file, kept in step with it.
 
-    Thread-safe: every method takes :attr:`mutex`. After ``fork`` the child reopens the file
-    (a ``flock`` is shared by the open file, so it must not be inherited).
+    Thread-safe: every method takes :attr:`mutex`. In a child made by ``fork`` the journal
+    takes a new mutex and drops the parent's flusher at once (through the toolkit's
+    ``lifecycle``), and reopens the file on first use (a ``flock`` is shared by the open file,
+    so it must not be inherited).
 
     Args:
         path: The journal file; created if missing (unless ``inspect``).
@@ -94,13 +96,13 @@ class Journal:
         )
         self.replayed_at_open = 0
         self._sync_error: OSError | None = None
+        self.mutex = threading.RLock()
         self._open()
         with self.mutex:
             self._load()
 
     def _open(self) -> None:
         self._pid = os.getpid()
-        self.mutex = threading.RLock()
         self.fd = -1
         self._flusher: Flusher | None = None
         self.fd, self.read_only = open_file(self.path, inspect=self.inspect)
@@ -113,7 +115,9 @@ class Journal:
         # the finalizer); interpreter exit makes the pending fsync (the OS closes the file).
         self._finalizer = weakref.finalize(self, release_later, self.fd, self._flusher, self._pid)
         self._finalizer.atexit = False
-        lifecycle.track(self, flush=Journal._sync_pending, after_fork_in_child=Journal._reopen)
+        lifecycle.track(
+            self, flush=Journal._sync_pending, after_fork_in_child=Journal._forget_parent
+        )
 
     def _load(self) -> None:
         with paused_gc():
@@ -138,21 +142,28 @@ class Journal:
     def check_fork(self) -> None:
         """Reopen the file in a forked child; call before using :attr:`fd`.
 
-        The child reopens it at once (a ``flock`` is shared by the open file, so it must not be
-        inherited); this catches a fork that ran no ``os.register_at_fork`` handlers.
+        A ``flock`` is shared by the open file, so a child must not append through the
+        descriptor it inherited.
         """
         if os.getpid() != self._pid:
-            self._reopen()
+            inherited = self.fd
+            self._drop_inherited()
+            self._open()
+            with contextlib.suppress(OSError):
+                os.close(inherited)
 
-    def _reopen(self) -> None:
-        """In a forked child: a file, lock and flusher of its own (the parent's stay its)."""
-        inherited, flusher = self.fd, self._flusher
-        self._finalizer.detach()
-        self._open()
-        with contextlib.suppress(OSError):
-            os.close(inherited)
-        if flusher is not None:
-            flusher.abandon()
+    def _forget_parent(self) -> None:
+        """In a forked child, at once (only one thread runs there): a mutex of its own (another
+        thread of the parent may have held this one) and nothing of the parent's flusher. The
+        file is reopened on first use (:meth:`check_fork`): no I/O at fork time."""
+        self.mutex = threading.RLock()
+        self._drop_inherited()
+
+    def _drop_inherited(self) -> None:
+        self._finalizer.detach()  # it would close the parent's descriptor number
+        if self._flusher is not None:
+            self._flusher.abandon()  # the parent fsyncs its own writes
+            self._flusher = None
 
     def _sync_pending(self) -> None:
         """At interpreter exit (and before a fork): make the pending background fsync. A

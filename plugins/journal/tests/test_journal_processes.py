@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import types
 
 import optuna
@@ -64,6 +66,44 @@ def test_forked_child_reopens_the_file(journal_path: str, helpers: types.ModuleT
     trials = storage.get_all_trials(sid)
     assert [t.number for t in trials] == list(range(40))
     assert sorted(t.value for t in trials) == [1.0] * 20 + [2.0] * 20
+
+
+def test_forked_child_is_not_blocked_by_a_mutex_held_in_the_parent(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    """Another thread of the parent is inside the journal (holding its mutex) when a thread
+    forks: the child's copy of that mutex would stay locked forever; the child takes a new
+    one and writes."""
+    storage = osk.open_storage(helpers.url(journal_path))
+    sid = storage.create_new_study([StudyDirection.MINIMIZE], "fork-held")
+    journal = storage.inner._journal
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with journal.mutex:  # as a thread does while it appends
+            held.set()
+            release.wait(120)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(120)
+        pid = os.fork()
+        if pid == 0:  # child: blocked forever without the fix, so SIGALRM ends it
+            signal.alarm(60)
+            code = 1
+            try:
+                tid = storage.create_new_trial(sid)
+                storage.set_trial_state_values(tid, TrialState.COMPLETE, [1.0])
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [t.state for t in storage.get_all_trials(sid)] == [TrialState.COMPLETE]
 
 
 def test_threads_share_one_storage(journal_path: str, helpers: types.ModuleType) -> None:
