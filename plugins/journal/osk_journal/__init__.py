@@ -6,7 +6,14 @@ both can read and write it. See :class:`JournalFileStorage`.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
+from osk_journal._errors import (
+    JournalCorruptError,
+    JournalRecoveryError,
+    JournalSyncError,
+    JournalTruncatedError,
+    JournalWriteError,
+    TornLineWarning,
+)
 from osk_journal._storage import JournalFileStorage
 
 try:
@@ -17,7 +24,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "JournalCorruptError",
     "JournalFileStorage",
+    "JournalRecoveryError",
+    "JournalSyncError",
     "JournalTruncatedError",
+    "JournalWriteError",
     "TornLineWarning",
     "__version__",
 ]

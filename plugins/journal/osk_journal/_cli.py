@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import time
 
 import click
 
-from osk_journal._errors import JournalCorruptError
+from osk_journal._errors import JournalCorruptError, JournalRecoveryError
 from osk_journal._journal import Journal
-from osk_journal._lock import LOCK_KINDS, make_lock
-from osk_journal._snapshot import snapshot_path
+from osk_journal._lock import LOCK_KINDS
+from osk_journal._recover import recover
 
-__all__ = ["journal_group", "recover"]
+__all__ = ["journal_group"]
 
 _PATH = click.Path(exists=True, dir_okay=False, writable=True)
 
@@ -48,9 +46,12 @@ def compact(path: str) -> None:
 @journal_group.command("check")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def check(path: str) -> None:
-    """Replay PATH from the start and report whether every record is readable."""
+    """Replay PATH from the start and report whether every record is readable.
+
+    PATH is opened read-only: nothing is created or changed (a partial last line stays).
+    """
     try:
-        journal = Journal(path, snapshot_every=0)
+        journal = Journal(path, inspect=True)
     except JournalCorruptError as err:
         raise click.ClickException(str(err)) from None
     state = journal.state
@@ -69,61 +70,23 @@ def check(path: str) -> None:
     show_default=True,
     help="The lock the journal's writers use.",
 )
-def recover_command(path: str, lock: str) -> None:
-    """Keep the intact records before the first corrupt one; save the original beside PATH."""
-    outcome = recover(path, lock=lock)
-    click.echo(outcome)
+@click.option(
+    "--truncate",
+    is_flag=True,
+    help="Keep only the records before the first bad line (when keeping those after it "
+    "would be inconsistent).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be done; change nothing.")
+def recover_command(path: str, lock: str, truncate: bool, dry_run: bool) -> None:
+    """Keep every intact record of PATH; save the original as PATH.corrupt-<time>.
 
-
-def recover(path: str, *, lock: str = "flock") -> str:
-    """Truncate ``path`` before its first corrupt record, keeping a copy of the original.
-
-    Returns:
-        A one-line summary of what was done.
+    Lines that are not records are removed, and so is a partial last line left by a crash.
+    The intact records after a bad line are kept when they replay consistently without it;
+    otherwise nothing is changed and the command fails, naming the record that conflicts.
+    Stop the journal's writers first.
     """
-    path = os.path.abspath(path)
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    guard = make_lock(lock, path, 30.0)
-    guard.acquire(fd)
     try:
-        try:
-            journal = Journal(path, snapshot_every=0)
-        except JournalCorruptError as err:
-            offset, line = err.offset, err.line
-        else:
-            journal.close()
-            return f"{path}: no corrupt record; nothing to do"
-        backup = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
-        shutil.copy2(path, backup)
-        size = os.fstat(fd).st_size
-        os.ftruncate(fd, offset)
-        os.fsync(fd)
-    finally:
-        guard.release(fd)
-        os.close(fd)
-    _drop_if_beyond(snapshot_path(path), offset)
-    kept = Journal(path, snapshot_every=0)
-    n_trials = len(kept.state.trials)
-    kept.close()
-    _forget_heartbeats_beyond(path + ".heartbeat", n_trials)
-    return (
-        f"{path}: kept the {line - 1} records before byte offset {offset}; removed "
-        f"{size - offset} bytes from the corrupt record on; the original is saved as {backup}"
-    )
-
-
-def _forget_heartbeats_beyond(heartbeats: str, n_trials: int) -> None:
-    """Trial ids past the kept records will be given to new trials: clear their slots."""
-    if os.path.exists(heartbeats) and os.path.getsize(heartbeats) > 8 * n_trials:
-        os.truncate(heartbeats, 8 * n_trials)
-
-
-def _drop_if_beyond(snapshot: str, offset: int) -> None:
-    import json
-
-    try:
-        with open(snapshot, "rb") as f:
-            if json.loads(f.read()).get("offset", 0) > offset:
-                os.unlink(snapshot)
-    except (OSError, ValueError):
-        pass
+        outcome = recover(path, lock=lock, truncate=truncate, dry_run=dry_run)
+    except JournalRecoveryError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(outcome.summary())

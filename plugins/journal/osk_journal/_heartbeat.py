@@ -20,18 +20,31 @@ _SLOT = struct.Struct("<d")
 
 
 class HeartbeatFile:
-    """The heartbeat side file of one journal. Process-safe; opened on first use."""
+    """The heartbeat side file of one journal. Process-safe; opened on first use.
 
-    def __init__(self, journal_path: str) -> None:
+    With ``read_only`` it is opened ``O_RDONLY`` and never created: a journal without one
+    has no heartbeats.
+    """
+
+    def __init__(self, journal_path: str, *, read_only: bool = False) -> None:
         self.path = journal_path + ".heartbeat"
+        self.read_only = read_only
         self._fd = -1
         self._pid = -1
 
     def _handle(self) -> int:
         if self._fd < 0 or self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            if self.read_only:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            else:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             self._pid = os.getpid()
         return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0 and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = -1
 
     def record(self, trial_id: int) -> None:
         """Record that ``trial_id`` is alive now."""

@@ -15,10 +15,19 @@ import threading
 import time
 import uuid
 import warnings
+import weakref
 from typing import Any
 
 from optuna_storage_kit.errors import StorageKitError
-from osk_journal._errors import JournalCorruptError, JournalTruncatedError, TornLineWarning
+from optuna_storage_kit.toolkit import lifecycle
+from osk_journal._errors import (
+    JournalCorruptError,
+    JournalTruncatedError,
+    TornLineWarning,
+    sync_error,
+    write_error,
+)
+from osk_journal._files import open_file, release_later
 from osk_journal._flusher import Flusher
 from osk_journal._format import encode, line_offset, parse_lines, pieces, split_complete
 from osk_journal._lock import make_lock
@@ -37,11 +46,13 @@ _WRITER_SNAPSHOT_FACTOR = 5  # writers snapshot every 5 x snapshot_every records
 class Journal:
     """The state replayed from a journal file, kept in step with it.
 
-    Thread-safe: every method takes :attr:`mutex`. After ``fork`` the child reopens the file
-    (a ``flock`` is shared by the open file, so it must not be inherited).
+    Thread-safe: every method takes :attr:`mutex`. In a child made by ``fork`` the journal
+    takes a new mutex and drops the parent's flusher at once (through the toolkit's
+    ``lifecycle``), and reopens the file on first use (a ``flock`` is shared by the open file,
+    so it must not be inherited).
 
     Args:
-        path: The journal file; created if missing.
+        path: The journal file; created if missing (unless ``inspect``).
         lock: ``"flock"``, ``"symlink"`` or ``"open"`` (see :mod:`osk_journal._lock`).
         fsync: ``"interval"`` (in the background, at most ``fsync_interval`` seconds after a
             write), ``"commit"`` (before returning from writes that finish a trial or change a
@@ -51,6 +62,12 @@ class Journal:
         snapshot_every: Write ``PATH.snapshot`` after replaying at least this many records
             at open; 0 never does.
         fsync_interval: Seconds between background fsyncs under the ``interval`` policy.
+        inspect: Open an existing journal read-only (``O_RDONLY``) and change nothing: no
+            file is created, no snapshot written, no partial line removed. A missing journal
+            raises :class:`~optuna_storage_kit.StoreNotFoundError`.
+
+    Raises:
+        StoreNotFoundError: ``inspect`` and the journal does not exist.
     """
 
     def __init__(
@@ -62,6 +79,7 @@ class Journal:
         lock_grace_period: float | None = 30.0,
         snapshot_every: int = 10_000,
         fsync_interval: float = 1.0,
+        inspect: bool = False,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
@@ -69,36 +87,37 @@ class Journal:
         self.lock_kind = lock
         self.fsync_policy = fsync
         self.lock_grace_period = lock_grace_period
-        self.snapshot_every = snapshot_every
+        self.inspect = inspect
+        self.snapshot_every = 0 if inspect else snapshot_every
         self.fsync_interval = fsync_interval
         self.counters = dict.fromkeys(
             ("appends", "commits", "fsyncs", "locks", "reads", "relocations", "repairs", "writes"),
             0,
         )
         self.replayed_at_open = 0
+        self._sync_error: OSError | None = None
+        self.mutex = threading.RLock()
         self._open()
         with self.mutex:
             self._load()
 
     def _open(self) -> None:
         self._pid = os.getpid()
-        self.mutex = threading.RLock()
-        try:
-            self.fd = os.open(
-                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
-            )
-            self.read_only = False
-        except PermissionError:
-            if not os.path.exists(self.path):
-                raise
-            # A journal we may only read (a finished study, another user's file): reads work,
-            # writes raise a clear error.
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            self.read_only = True
+        self.fd = -1
+        self._flusher: Flusher | None = None
+        self.fd, self.read_only = open_file(self.path, inspect=self.inspect)
         self._lock = make_lock(self.lock_kind, self.path, self.lock_grace_period)
         self.worker_prefix = f"{uuid.uuid4()}-"
         self._worker_ids: dict[int, str] = {}
-        self._flusher = Flusher(self.fd, self.fsync_interval)
+        if not self.read_only and self.fsync_policy == "interval":
+            self._flusher = Flusher(self.fd, self.fsync_interval, self.path)
+        # Garbage collection closes the file and makes the pending fsync, deferred (never in
+        # the finalizer); interpreter exit makes the pending fsync (the OS closes the file).
+        self._finalizer = weakref.finalize(self, release_later, self.fd, self._flusher, self._pid)
+        self._finalizer.atexit = False
+        lifecycle.track(
+            self, flush=Journal._sync_pending, after_fork_in_child=Journal._forget_parent
+        )
 
     def _load(self) -> None:
         with paused_gc():
@@ -121,24 +140,57 @@ class Journal:
         self.replayed_at_open = self.state.n_ops - start
 
     def check_fork(self) -> None:
-        """Reopen the file in a forked child; call before using :attr:`fd`."""
+        """Reopen the file in a forked child; call before using :attr:`fd`.
+
+        A ``flock`` is shared by the open file, so a child must not append through the
+        descriptor it inherited.
+        """
         if os.getpid() != self._pid:
             inherited = self.fd
+            self._drop_inherited()
             self._open()
             with contextlib.suppress(OSError):
                 os.close(inherited)
 
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            if os.getpid() == self._pid:
-                self.close()
+    def _forget_parent(self) -> None:
+        """In a forked child, at once (only one thread runs there): a mutex of its own (another
+        thread of the parent may have held this one) and nothing of the parent's flusher. The
+        file is reopened on first use (:meth:`check_fork`): no I/O at fork time."""
+        self.mutex = threading.RLock()
+        self._drop_inherited()
+
+    def _drop_inherited(self) -> None:
+        self._finalizer.detach()  # it would close the parent's descriptor number
+        if self._flusher is not None:
+            self._flusher.abandon()  # the parent fsyncs its own writes
+            self._flusher = None
+
+    def _sync_pending(self) -> None:
+        """At interpreter exit (and before a fork): make the pending background fsync. A
+        failed fsync is logged at error level, once; close() and writes raise it."""
+        flusher = self._flusher
+        if flusher is None or self.fd < 0 or os.getpid() != self._pid:
+            return
+        flusher.flush()
+        flusher.report_once()
 
     def close(self) -> None:
-        """fsync what the ``interval`` policy has not yet, and close the file."""
-        if self.fd >= 0:
-            self._flusher.stop()
-            os.close(self.fd)
-            self.fd = -1
+        """fsync what the ``interval`` policy has not yet, and close the file. Idempotent.
+
+        Raises:
+            JournalSyncError: That fsync, or an earlier background one, failed.
+        """
+        with self.mutex:
+            if self.fd < 0:
+                return
+            self._finalizer.detach()
+            lifecycle.untrack(self)
+            try:
+                if self._flusher is not None:
+                    self._flusher.stop()
+            finally:
+                os.close(self.fd)
+                self.fd = -1
 
     @property
     def worker_id(self) -> str:
@@ -238,6 +290,7 @@ class Journal:
                 f"journal {self.path!r} is open read-only (no write permission); "
                 "give this process write access to the file to change the study"
             )
+        self._check_synced()
         line = encode(op)
         mine = op if plain else json.loads(line)
         with self.mutex:
@@ -265,9 +318,8 @@ class Journal:
             self.counters["commits"] += 1
             policy = self.fsync_policy
             if policy == "always" or (durable and policy == "commit"):
-                os.fsync(self.fd)
-                self.counters["fsyncs"] += 1
-            elif policy == "interval":
+                self._fsync_now()
+            elif self._flusher is not None:
                 self._flusher.poke()
             # The writer of the record that crosses a multiple of the snapshot period saves a
             # snapshot, so an open never replays more than about that many records.
@@ -298,6 +350,23 @@ class Journal:
             state.offset += len(line)
             state.n_ops += 1
 
+    def _check_synced(self) -> None:
+        """Refuse to write after a failed fsync: the journal's durability is unknown."""
+        if self._sync_error is not None:
+            raise self._sync_error
+        if self._flusher is not None:
+            self._flusher.check()
+
+    def _fsync_now(self) -> None:
+        try:
+            os.fsync(self.fd)
+        except OSError as err:
+            # The kernel reports a writeback error once: later fsyncs may succeed although
+            # the pages were lost. So this journal takes no more writes.
+            self._sync_error = sync_error(self.path, err, None)
+            raise self._sync_error from err
+        self.counters["fsyncs"] += 1
+
     def _write(self, data: bytes) -> None:
         start = self.state.offset
         try:
@@ -308,10 +377,27 @@ class Journal:
                 written = os.write(self.fd, view)
                 self.counters["writes"] += 1
                 view = view[written:]
-        except BaseException:
-            os.ftruncate(self.fd, start)  # leave no partial line behind
-            self._reload()
+        except BaseException as err:
+            left = self._undo_write(start, data)
+            self._reload(upto=start)
+            if isinstance(err, OSError):
+                raise write_error(self.path, err, start, left) from err
             raise
+
+    def _undo_write(self, start: int, line: bytes) -> str:
+        """Cut the journal back to ``start`` after a failed append of ``line``, if what
+        follows ``start`` is part of it (not a record of a writer that does not share our
+        lock); say what is left."""
+        try:
+            size = os.fstat(self.fd).st_size
+            if size > start and line.startswith(os.pread(self.fd, size - start, start)):
+                os.ftruncate(self.fd, start)  # leave no partial line behind
+        except OSError as err:
+            return (
+                f"; a partial line may be left at byte offset {start} ({err.strerror}): "
+                "readers ignore it and the next writer removes it"
+            )
+        return ""
 
     def _reload(self, upto: int | None = None) -> None:
         """Rebuild the state from the snapshot and the file, up to byte ``upto`` (a line end)."""
@@ -323,6 +409,10 @@ class Journal:
     # -- snapshots -----------------------------------------------------------------------------
     def snapshot(self) -> str:
         """Write ``PATH.snapshot`` with the state replayed so far; return its path."""
+        if self.inspect:
+            raise StorageKitError(
+                f"journal {self.path!r} is open read-only (mode=ro): no snapshot is written"
+            )
         with self.mutex:
             self.check_fork()
             return save_snapshot(self.path, self.fd, self.state)

@@ -88,7 +88,7 @@ def open_journal(url: osk.StorageURL, options: Mapping[str, Any]) -> JournalFile
 
     path = journal_path(url)
     parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
+    if options.get("mode") != "ro" and not os.path.isdir(parent):
         raise FileNotFoundError(
             f"cannot open journal {path!r}: directory {parent!r} does not exist; create it first"
         )
@@ -126,8 +126,12 @@ def register_backends(register: Callable[[osk.Backend], None]) -> None:
                 write_through=True,  # every call is appended (write(2)) before it returns
                 heartbeat=True,
                 large_steps=True,
+                read_only=True,  # mode=ro: O_RDONLY, nothing created or written
                 counters=True,
             ),
+            # Write-through: a running trial's writes are in the file, for every reader, once
+            # the call returns.
+            visibility_delay_s=0.0,
             options=OPTIONS,
             description="Append-only file in Optuna's journal format; no database needed.",
             describe=_describe,

@@ -92,6 +92,13 @@ class JournalFileStorage(BaseStorage, HeartbeatSettings):
             (default ``2 * heartbeat_interval``).
         heartbeat_stale_trial_callback: Called as ``callback(study, trial)`` for each trial
             failed for a stale heartbeat.
+        mode: ``"rw"`` (default) creates the journal if missing; ``"ro"`` opens an existing
+            one read-only for inspection: ``O_RDONLY``, nothing created or written (no lock
+            file, snapshot or heartbeat file), works in a read-only directory.
+
+    Raises:
+        StoreNotFoundError: ``mode="ro"`` and the journal does not exist.
+        JournalCorruptError: A complete record in the journal cannot be read.
     """
 
     def __init__(
@@ -106,19 +113,31 @@ class JournalFileStorage(BaseStorage, HeartbeatSettings):
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
         heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+        mode: str = "rw",
     ) -> None:
+        if mode not in ("rw", "ro"):
+            raise ValueError(f"mode must be 'rw' or 'ro', got {mode!r}")
         self._settings = {
+            "mode": mode,
             "lock": lock,
             "fsync": fsync,
             "fsync_interval": fsync_interval,
             "lock_grace_period": lock_grace_period,
             "snapshot_every": snapshot_every,
         }
-        self._journal = Journal(path, **self._settings)  # type: ignore[arg-type]
+        self._journal = Journal(
+            path,
+            lock=lock,
+            fsync=fsync,
+            fsync_interval=fsync_interval,
+            lock_grace_period=lock_grace_period,
+            snapshot_every=snapshot_every,
+            inspect=mode == "ro",
+        )
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
-        self._heartbeats = HeartbeatFile(self._journal.path)
+        self._heartbeats = HeartbeatFile(self._journal.path, read_only=mode == "ro")
 
     @property
     def path(self) -> str:
@@ -147,6 +166,15 @@ class JournalFileStorage(BaseStorage, HeartbeatSettings):
 
     def __repr__(self) -> str:
         return f"JournalFileStorage({self._journal.path!r})"
+
+    def close(self) -> None:
+        """fsync what is pending and close the files. Idempotent.
+
+        Raises:
+            JournalSyncError: That fsync, or an earlier background one, failed.
+        """
+        self._heartbeats.close()
+        self._journal.close()
 
     def osk_counters(self) -> dict[str, int]:
         """Deterministic counts: ``commits`` (= ``appends``: records appended), ``writes``

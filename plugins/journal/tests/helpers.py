@@ -24,13 +24,20 @@ def optuna_journal(path: str, lock: str = "symlink") -> JournalStorage:
     return JournalStorage(JournalFileBackend(path, lock_obj=lock_obj))
 
 
-def worker(*args: str, start_at: float | None = None) -> subprocess.Popen[str]:
-    """Run ``journal_worker.py`` with ``args``; ``start_at``: Unix time to begin working."""
+def worker(
+    *args: str, start_at: float | None = None, stdin: bool = False
+) -> subprocess.Popen[str]:
+    """Run ``journal_worker.py`` with ``args``; ``start_at``: Unix time to begin working;
+    ``stdin``: give it a pipe to read from."""
     env = dict(os.environ)
     if start_at is not None:
         env["OSK_TEST_START_AT"] = str(start_at)
     return subprocess.Popen(
-        [sys.executable, WORKER, *args], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, WORKER, *args],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin else None,
+        text=True,
+        env=env,
     )
 
 

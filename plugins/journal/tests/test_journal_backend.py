@@ -33,10 +33,13 @@ def test_registered_with_honest_capabilities() -> None:
         "write_through",
         "heartbeat",
         "large_steps",
+        "read_only",
         "counters",
     }
+    assert backend.visibility_delay_s == 0  # write-through: others see a write at once
     names = {o.name for o in backend.all_options}
     assert {"lock", "fsync", "fsync_interval", "snapshot_every", "heartbeat_interval"} <= names
+    assert "mode" in names
 
 
 def test_url_forms(tmp_path: os.PathLike[str]) -> None:

@@ -16,8 +16,8 @@ import pytest
 from optuna.trial import TrialState
 
 import optuna_storage_kit as osk
-from osk_journal import JournalCorruptError, TornLineWarning
-from osk_journal._cli import recover
+from osk_journal import JournalCorruptError, JournalRecoveryError, TornLineWarning
+from osk_journal._recover import recover
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -96,9 +96,12 @@ def test_corrupt_record_reports_offset_and_recovery(
     assert f"osk journal recover {journal_path}" in str(info.value)
     assert f"byte offset {offset}" in str(info.value)
 
-    summary = recover(journal_path)
-    assert f"kept the {bad_index} records" in summary
-    assert os.path.getsize(journal_path) == offset
+    # The bad line was trial 2's COMPLETE record: every other record is kept, trial 2 stays
+    # RUNNING, and the trial ids (and so their heartbeats) are unchanged.
+    summary = recover(journal_path).summary()
+    assert "kept 18 of 19 complete lines" in summary
+    assert f"skipped 1 bad line at bytes {offset}-{offset + len(garbage) - 1}" in summary
+    assert _lines(journal_path) == lines[:bad_index] + lines[bad_index + 1 :]
     backups = [n for n in os.listdir(os.path.dirname(journal_path)) if ".corrupt-" in n]
     assert len(backups) == 1
     with open(os.path.join(os.path.dirname(journal_path), backups[0]), "rb") as f:
@@ -106,11 +109,30 @@ def test_corrupt_record_reports_offset_and_recovery(
     ours = osk.open_storage(helpers.url(journal_path))
     reference = helpers.optuna_journal(journal_path)
     assert helpers.snapshot_of(ours) == helpers.snapshot_of(reference)
-    assert ours.get_all_studies()[0].study_name == "s"
+    states = [t.state for t in ours.get_all_trials(0)]
+    assert states == [TrialState.COMPLETE] * 2 + [TrialState.RUNNING] + [TrialState.COMPLETE] * 3
+    assert os.path.getsize(journal_path + ".heartbeat") == 8 * 6
+
+
+def test_truncating_recovery_forgets_heartbeats_of_dropped_trials(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    _write_study(journal_path, helpers)
+    beating = osk.open_storage(helpers.url(journal_path), heartbeat_interval=60)
+    for trial_id in range(6):
+        beating.record_heartbeat(trial_id)
+    lines = _lines(journal_path)
+    lines[7] = b"garbage\n"  # trial 2's creation: keeping what follows is refused
+    with open(journal_path, "wb") as f:
+        f.write(b"".join(lines))
+    with pytest.raises(JournalRecoveryError, match="refers to trial id 2"):
+        recover(journal_path)
+    summary = recover(journal_path, truncate=True).summary()
+    assert "kept 7 of 19 complete lines" in summary
+    ours = osk.open_storage(helpers.url(journal_path))
+    assert len(ours.get_all_trials(0)) == 2
     # Trial ids past the kept part will be reused: their old heartbeats are forgotten.
-    kept_trials = len(ours.get_all_trials(0))
-    assert kept_trials < 6
-    assert os.path.getsize(journal_path + ".heartbeat") == 8 * kept_trials
+    assert os.path.getsize(journal_path + ".heartbeat") == 8 * 2
 
 
 def test_semantically_invalid_record_is_corruption(
@@ -139,7 +161,7 @@ def test_recover_on_intact_journal_changes_nothing(
 ) -> None:
     _write_study(journal_path, helpers, n_trials=2)
     before = _lines(journal_path)
-    assert "nothing to do" in recover(journal_path)
+    assert "nothing to do" in recover(journal_path).summary()
     assert _lines(journal_path) == before
 
 
