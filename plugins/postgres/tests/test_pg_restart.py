@@ -61,9 +61,7 @@ def test_terminated_backends_are_replaced_transparently(
             time.sleep(0.15)
             killed.append(admin_execute(KILL_SESSIONS, (empty_tables,))[0][0])
 
-    counters = _optimize_while(
-        empty_tables, disturb, 150, write_behind=write_behind, pool_size=2
-    )
+    counters = _optimize_while(empty_tables, disturb, 150, write_behind=write_behind, pool_size=2)
     assert sum(killed) > 0
     assert counters["reconnects"] > 0
 
