@@ -116,6 +116,10 @@ class Settings:
         """The equivalent RDBStorage URL, password masked (for upgrade instructions)."""
         return self.url.with_scheme("postgresql").render_as_string(hide_password=True)
 
+    def host_port(self) -> tuple[str, int]:
+        """The server's host and port, with libpq's defaults."""
+        return self.url.host or "localhost", self.url.port or 5432
+
     def opt(self, name: str) -> Any:
         return self.options.get(name)
 
@@ -127,9 +131,10 @@ class Settings:
             server_settings["statement_timeout"] = str(int(timeout * 1000))
         if self.opt("synchronous_commit"):
             server_settings["synchronous_commit"] = self.opt("synchronous_commit")
+        host, port = self.host_port()
         kwargs: dict[str, Any] = {
-            "host": self.url.host or "localhost",
-            "port": self.url.port or 5432,
+            "host": host,
+            "port": port,
             "user": self.url.username,
             "password": self.url.password,
             "database": self.url.database,
