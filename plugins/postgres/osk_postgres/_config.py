@@ -131,6 +131,8 @@ class Settings:
             server_settings["statement_timeout"] = str(int(timeout * 1000))
         if self.opt("synchronous_commit"):
             server_settings["synchronous_commit"] = self.opt("synchronous_commit")
+        if self.read_only:  # the server itself refuses every write of these sessions
+            server_settings["default_transaction_read_only"] = "on"
         host, port = self.host_port()
         kwargs: dict[str, Any] = {
             "host": host,

@@ -144,7 +144,8 @@ class Pool:
     async def _init_connection(self, conn: Any) -> None:
         from osk_postgres._sql import CREATE_TRIAL_FUNCTION
 
-        await conn.execute(CREATE_TRIAL_FUNCTION)
+        if not self._settings.read_only:  # a temporary function is still a catalog change
+            await conn.execute(CREATE_TRIAL_FUNCTION)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -115,7 +115,7 @@ def _cause(err: BaseException, settings: Settings) -> tuple[str, str] | None:
         )
     if isinstance(err, asyncpg.ClientConfigurationError):
         return (_first_line(err), "fix the TLS options (sslmode, sslrootcert, sslcert, sslkey)")
-    if isinstance(err, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
+    if isinstance(err, (OSError, asyncpg.InterfaceError, pgerr.PostgresConnectionError)):
         return (
             f"{err.__class__.__name__}: {_first_line(err)}",
             "check the URL and that the server is up",
