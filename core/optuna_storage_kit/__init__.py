@@ -35,7 +35,12 @@ from optuna_storage_kit.spec import hookspecs
 from optuna_storage_kit.spec.backend import Backend
 from optuna_storage_kit.spec.capabilities import Capabilities
 from optuna_storage_kit.spec.hookspecs import SPEC_VERSION, hookimpl
-from optuna_storage_kit.spec.options import HEARTBEAT_OPTIONS, MODE_OPTION, Option
+from optuna_storage_kit.spec.options import (
+    HEARTBEAT_OPTIONS,
+    MODE_OPTION,
+    Option,
+    resolve_options,
+)
 from optuna_storage_kit.toolkit.heartbeat import HeartbeatSettings
 
 try:
@@ -76,6 +81,7 @@ __all__ = [
     "mask_url",
     "normalize_value",
     "open_storage",
+    "resolve_options",
 ]
 
 _install_optuna_patch()

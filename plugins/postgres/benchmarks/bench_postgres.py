@@ -188,8 +188,8 @@ def compare_single(
     machine falls on all of them alike."""
     runners = {
         "memory": Runner("memory", db),
-        "osk-postgres": Runner("kit", db),  # default: buffer_writes=true
-        "osk-postgres buffer_writes=false": Runner("kit", db, buffer_writes="false"),
+        "osk-postgres": Runner("kit", db),  # default: write_behind=true
+        "osk-postgres write_behind=false": Runner("kit", db, write_behind="false"),
         "osk-postgres synchronous_commit=off": Runner("kit", db, synchronous_commit="off"),
         "RDBStorage": Runner("rdb", db),
     }

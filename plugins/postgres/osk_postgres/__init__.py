@@ -10,6 +10,7 @@
 
 from osk_postgres._async import ASYNC_METHODS, AsyncPostgresStorage
 from osk_postgres._config import OPTIONS
+from osk_postgres._errors import PostgresConnectionError
 from osk_postgres._plugin import __version__
 from osk_postgres._schema import SchemaVersionError
 from osk_postgres._storage import PostgresStorage
@@ -18,6 +19,7 @@ __all__ = [
     "ASYNC_METHODS",
     "OPTIONS",
     "AsyncPostgresStorage",
+    "PostgresConnectionError",
     "PostgresStorage",
     "SchemaVersionError",
     "__version__",

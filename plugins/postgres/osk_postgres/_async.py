@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from optuna_storage_kit import HEARTBEAT_OPTIONS, InvalidOptionError, StorageURL
-from osk_postgres._config import OPTIONS, Settings
+from optuna_storage_kit import InvalidURLError, StorageURL, resolve_options
+from osk_postgres._config import Settings
 from osk_postgres._core import AsyncCore
+from osk_postgres._plugin import BACKEND
 
 __all__ = ["ASYNC_METHODS", "AsyncPostgresStorage", "settings_from"]
+
+_logger = logging.getLogger("osk_postgres")
 
 ASYNC_METHODS = frozenset(
     {
@@ -39,35 +44,27 @@ ASYNC_METHODS = frozenset(
 """The coroutine methods of :class:`AsyncPostgresStorage` and of ``PostgresStorage.aio``:
 Optuna's ``BaseStorage`` methods with the same arguments and errors, plus ``flush``."""
 
-_SCHEMES = ("postgresql", "postgres")
-
 
 def settings_from(url: str | StorageURL, options: Mapping[str, Any]) -> Settings:
-    """Validate a URL (query options allowed) and keyword options into :class:`Settings`."""
+    """Resolve a URL (query options allowed) and keyword options as ``open_storage`` does.
+
+    Raises:
+        InvalidURLError: Not an ``optuna+postgresql://`` URL, or it names no database.
+        InvalidOptionError: An option is unknown, repeated, mistyped or out of range.
+    """
     parsed = StorageURL(url)
-    if parsed.scheme not in _SCHEMES:
-        raise InvalidOptionError(
+    if parsed.scheme not in BACKEND.schemes:
+        raise InvalidURLError(
             f"{parsed} is not a Postgres URL: write optuna+postgresql://user:pw@host:port/db"
         )
-    declared = {o.name: o for o in (*OPTIONS, *HEARTBEAT_OPTIONS)}
-    for name in (*parsed.query, *options):
-        if name not in declared:
-            raise InvalidOptionError(
-                f"unknown option {name!r} for backend 'postgres'; valid options are: "
-                f"{', '.join(sorted(declared))}"
-            )
-    resolved: dict[str, Any] = {}
-    for name, option in declared.items():
-        if name in options:
-            resolved[name] = option.check(options[name])
-        elif name in parsed.query:
-            raw = parsed.query[name]
-            resolved[name] = option.parse(raw if isinstance(raw, str) else raw[-1])
-        else:
-            resolved[name] = option.default
-    old = resolved.pop("failed_trial_callback", None)
-    resolved["heartbeat_stale_trial_callback"] = resolved["heartbeat_stale_trial_callback"] or old
-    return Settings(parsed.without_query(), resolved)
+    resolved = resolve_options(
+        BACKEND.all_options,
+        parsed.query,
+        options,
+        backend=BACKEND.name,
+        heartbeat_supported=BACKEND.capabilities.heartbeat,
+    )
+    return Settings.of(parsed.without_query(), resolved)
 
 
 class AsyncPostgresStorage:
@@ -85,11 +82,19 @@ class AsyncPostgresStorage:
     ``optuna_storage_kit.check_attr`` first if needed). Safe for many concurrent tasks of one
     loop; use it only from the loop that opened it. The same database may be used at the same
     time by synchronous storages, RDBStorage and other processes.
+
+    With ``write_behind`` (the default), a running trial's buffered writes are sent at most
+    ``flush_interval`` seconds after they were made (a timer on the loop) and by :meth:`close`:
+    close it (``async with``) before its loop ends, or ``await storage.flush()``.
     """
 
     def __init__(self, url: str | StorageURL, **options: Any) -> None:
         self._core = AsyncCore(settings_from(url, options))
         self._open = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+        if self._core.settings.write_behind:
+            self._core.on_buffered = self._arm
 
     async def open(self) -> AsyncPostgresStorage:
         """Connect (and create Optuna's schema in an empty database)."""
@@ -99,8 +104,34 @@ class AsyncPostgresStorage:
         return self
 
     async def close(self) -> None:
-        await self._core.close()
-        self._open = False
+        """Send the buffered writes and close the pool."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            if self._open:
+                await self._core.flush()
+        finally:
+            await self._core.close()
+            self._open = False
+
+    def _arm(self) -> None:
+        """A write was buffered: flush within ``flush_interval`` (runs on the loop)."""
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._core.settings.flush_interval, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self._core.flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _logger.warning("timed flush failed (%s); will retry", type(task.exception()).__name__)
+            self._arm()
 
     async def __aenter__(self) -> AsyncPostgresStorage:
         return await self.open()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from optuna_storage_kit import InvalidOptionError, Option, StorageURL
+from optuna_storage_kit import InvalidOptionError, InvalidURLError, Option, StorageURL
 
 __all__ = ["OPTIONS", "SSL_MODES", "Settings"]
 
@@ -47,16 +47,25 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("application_name", str, "osk-postgres", "Shown in pg_stat_activity."),
     Option(
-        "buffer_writes",
+        "write_behind",
         bool,
         True,
-        "Keep params and attributes of this process's RUNNING trials in memory and write them "
-        "with the trial's next intermediate value, heartbeat or state change (Optuna's "
-        "_CachedStorage persistence contract; a killed process loses the unwritten ones of its "
-        "running trials). false writes each through at once.",
+        "true: keep params and attributes of this process's RUNNING trials in memory and send "
+        "them with the trial's next intermediate value, heartbeat, state change or timed flush "
+        "(Optuna's persistence contract; 3 round trips and 2 commits per trial; a killed "
+        "process loses the unsent ones of its running trials); false: every write is on the "
+        "server when it returns.",
+    ),
+    Option(
+        "flush_interval",
+        float,
+        1.0,
+        "With write_behind: seconds at most before a running trial's buffered writes are sent, "
+        "so other processes and the dashboard see long trials' params.",
+        minimum=0.01,
     ),
 )
-"""The backend's own options (heartbeat options are added by the core)."""
+"""The backend's own options (the core adds the heartbeat options and ``mode``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +80,32 @@ class Settings:
     url: StorageURL
     options: Mapping[str, Any]
 
+    @classmethod
+    def of(cls, url: StorageURL, options: Mapping[str, Any]) -> Settings:
+        """Settings for a URL without query and options resolved by the core.
+
+        Raises:
+            InvalidURLError: The URL names no database.
+        """
+        if not url.database:
+            raise InvalidURLError(
+                f"{url} names no database: write optuna+postgresql://user:pw@host:port/DBNAME"
+            )
+        return cls(url, dict(options))
+
+    @property
+    def read_only(self) -> bool:
+        """Opened with ``mode=ro``: nothing is created or changed."""
+        return self.options.get("mode") == "ro"
+
+    @property
+    def write_behind(self) -> bool:
+        return bool(self.options.get("write_behind", True))
+
+    @property
+    def flush_interval(self) -> float:
+        return float(self.options.get("flush_interval") or 1.0)
+
     @property
     def masked(self) -> str:
         """The URL with the password masked, for messages."""
@@ -80,6 +115,10 @@ class Settings:
     def rdb_url_masked(self) -> str:
         """The equivalent RDBStorage URL, password masked (for upgrade instructions)."""
         return self.url.with_scheme("postgresql").render_as_string(hide_password=True)
+
+    def host_port(self) -> tuple[str, int]:
+        """The server's host and port, with libpq's defaults."""
+        return self.url.host or "localhost", self.url.port or 5432
 
     def opt(self, name: str) -> Any:
         return self.options.get(name)
@@ -92,9 +131,12 @@ class Settings:
             server_settings["statement_timeout"] = str(int(timeout * 1000))
         if self.opt("synchronous_commit"):
             server_settings["synchronous_commit"] = self.opt("synchronous_commit")
+        if self.read_only:  # the server itself refuses every write of these sessions
+            server_settings["default_transaction_read_only"] = "on"
+        host, port = self.host_port()
         kwargs: dict[str, Any] = {
-            "host": self.url.host or "localhost",
-            "port": self.url.port or 5432,
+            "host": host,
+            "port": port,
             "user": self.url.username,
             "password": self.url.password,
             "database": self.url.database,
@@ -142,10 +184,3 @@ class Settings:
         query = {k: v for k, v in query.items() if v}
         query["connect_timeout"] = str(max(1, int(self.opt("connect_timeout") or 10)))
         return query
-
-    def heartbeat(self) -> tuple[int | None, int | None, Callable[..., Any] | None]:
-        return (
-            self.opt("heartbeat_interval"),
-            self.opt("grace_period"),
-            self.opt("heartbeat_stale_trial_callback"),
-        )

@@ -23,6 +23,7 @@ import asyncpg
 import asyncpg.exceptions as pgerr
 
 from osk_postgres._config import Settings
+from osk_postgres._errors import connect_failure, lost_connection
 
 __all__ = ["Pool", "Session"]
 
@@ -110,22 +111,41 @@ class Pool:
         self.reconnects = 0
 
     async def start(self, init: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        """Connect once for ``init(conn)``, then open the pool.
+
+        Raises:
+            PostgresConnectionError: The server cannot be reached or refuses the connection.
+            StoreNotFoundError: The database does not exist.
+        """
         kwargs = self._settings.connect_kwargs()
         size = int(self._settings.opt("pool_size") or 2)
         if init is not None:
-            conn = await asyncpg.connect(**kwargs)
+            conn = await self._connecting(asyncpg.connect(**kwargs))
             try:
                 await init(conn)
             finally:
                 await conn.close()
-        self._pool = await asyncpg.create_pool(
-            min_size=1, max_size=size, init=self._init_connection, reset=_no_reset, **kwargs
+        self._pool = await self._connecting(
+            asyncpg.create_pool(
+                min_size=1, max_size=size, init=self._init_connection, reset=_no_reset, **kwargs
+            )
         )
+
+    async def _connecting(self, attempt: Awaitable[T]) -> T:
+        """Await a connection attempt; its failure becomes one clear error (``_errors``)."""
+        try:
+            return await attempt
+        except Exception as err:
+            failure = connect_failure(err, self._settings)
+            if failure is None:
+                raise
+            raise failure from None
 
     async def _init_connection(self, conn: Any) -> None:
         from osk_postgres._sql import CREATE_TRIAL_FUNCTION
 
-        await conn.execute(CREATE_TRIAL_FUNCTION)
+        if not self._settings.read_only:  # a temporary function is still a catalog change
+            await conn.execute(CREATE_TRIAL_FUNCTION)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -167,8 +187,10 @@ class Pool:
                 _logger.debug("retrying after %s", type(err).__name__)
                 await asyncio.sleep(random.uniform(0.001, 0.02) * min(attempt + 1, 10))
             except Exception as err:
-                if not is_connection_loss(err) or time.monotonic() > deadline:
+                if not is_connection_loss(err):
                     raise
+                if time.monotonic() > deadline:
+                    raise lost_connection(err, self._settings) from None
                 self.reconnects += 1
                 lost_pid = pid
                 _logger.warning(

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,7 +48,9 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         self.settings = settings
         self.pool = Pool(settings)
         self.cache = Cache()
-        self.buffer = bool(settings.opt("buffer_writes"))
+        self.buffer = settings.write_behind
+        self.on_buffered: Callable[[], None] | None = None
+        """Called after each write kept in the buffer (the owner's timed flush)."""
         self._last_start: datetime | None = None
 
     async def start(self) -> None:
@@ -229,6 +231,16 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         owned.pending.params[name] = (internal, distribution_to_json(dist))
         owned.trial._params[name] = dist.to_external_repr(internal)
         owned.trial._distributions[name] = dist
+        self._buffered()
+
+    def _buffered(self) -> None:
+        if self.buffer and self.on_buffered is not None:
+            self.on_buffered()
+
+    def has_pending(self) -> bool:
+        """Whether any running trial of this storage has writes not yet sent."""
+        with self.cache.lock:
+            return any(o.pending for o in self.cache.owned.values())
 
     async def set_trial_param(
         self,
@@ -342,11 +354,11 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             self._record_attr(owned, key, text, user=user)
             return True
 
-    @staticmethod
-    def _record_attr(owned: Owned, key: str, text: str, *, user: bool) -> None:
+    def _record_attr(self, owned: Owned, key: str, text: str, *, user: bool) -> None:
         (owned.pending.user if user else owned.pending.system)[key] = text
         attrs = owned.trial._user_attrs if user else owned.trial._system_attrs
         attrs[key] = json.loads(text)
+        self._buffered()
 
     async def _set_trial_attr(self, trial_id: int, key: str, value: Any, *, user: bool) -> None:
         _text(key, "attribute key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -10,37 +11,31 @@ import optuna_storage_kit as osk
 from optuna_storage_kit import Backend, Capabilities, StorageURL
 from osk_postgres._config import OPTIONS, Settings
 
-__all__ = ["open_postgres", "register_backends"]
+__all__ = ["BACKEND", "CAPABILITIES", "open_postgres", "register_backends"]
+
+try:
+    __version__ = version("osk-postgres")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
 
 
 def open_postgres(url: StorageURL, options: Mapping[str, Any]) -> Any:
     """Open a :class:`~osk_postgres.PostgresStorage` (creating Optuna's schema if empty)."""
     from osk_postgres._storage import PostgresStorage
 
-    if not url.database:
-        raise osk.InvalidURLError(
-            f"{url} names no database: write optuna+postgresql://user:pw@host:port/DBNAME"
-        )
-    return PostgresStorage(Settings(url, dict(options)))
+    return PostgresStorage(Settings.of(url, options))
 
 
 def _describe(storage: Any) -> dict[str, str]:
     from osk_postgres._schema import alembic_head, schema_version
 
-    inner = getattr(storage, "inner", storage)
-    counters = inner.osk_counters() if hasattr(inner, "osk_counters") else {}
     return {
         "format": f"Optuna RDB schema {schema_version()} (alembic {alembic_head()}) on Postgres",
         "driver": "asyncpg on a private event loop run by the calling thread; pool_size="
-        f"{inner.settings.opt('pool_size') if hasattr(inner, 'settings') else '?'}",
-        "round trips so far": str(counters.get("round_trips", "?")),
+        f"{storage.settings.opt('pool_size')}",
+        "round trips so far": str(storage.osk_counters()["round_trips"]),
     }
 
-
-try:
-    __version__ = version("osk-postgres")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 CAPABILITIES = Capabilities(
     thread_safe=True,
@@ -50,14 +45,32 @@ CAPABILITIES = Capabilities(
     durable=True,
     heartbeat=True,
     async_api=True,
+    read_only=True,
     counters=True,
 )
-"""What the backend claims. ``durable`` is Optuna's persistence contract, which the default
-(``buffer_writes=true``) keeps: a running trial's params and attributes persist with its next
-intermediate value, heartbeat or state change. Not ``write_through`` (every returned write
-survives a kill): that holds only with ``buffer_writes=false``, and capabilities are claimed per
-backend, not per option. Not ``large_steps``: Optuna's schema keeps intermediate-value steps in
-a 32-bit column here, so larger steps are refused with ValueError."""
+"""What the backend claims with its default options. ``durable`` is Optuna's persistence
+contract, which the default (``write_behind=true``) keeps: a running trial's params and
+attributes persist with its next intermediate value, heartbeat, state change or timed flush
+(``flush_interval``), and at a normal exit, a ``fork`` and garbage collection. Not
+``write_through`` (every returned write survives a kill): that is claimed with
+``write_behind=false`` (see :func:`capabilities_for`). Not ``large_steps``: Optuna's schema keeps
+intermediate-value steps in a 32-bit column here, so larger steps are refused with ValueError."""
+
+
+def capabilities_for(options: Mapping[str, Any]) -> Capabilities:
+    """The claims for resolved ``options``: ``write_behind=false`` adds ``write_through``."""
+    if options.get("write_behind", True):
+        return CAPABILITIES
+    return dataclasses.replace(CAPABILITIES, write_through=True)
+
+
+def visibility_delay_s(options: Mapping[str, Any]) -> float:
+    """How long a running trial's writes may stay unseen by other processes: the flush
+    interval with ``write_behind``, else 0."""
+    if options.get("write_behind", True):
+        return float(options.get("flush_interval") or 0.0)
+    return 0.0
+
 
 THRESHOLDS = {
     "random_5000.round_trips_per_trial": 3.1,
@@ -65,21 +78,25 @@ THRESHOLDS = {
 }
 """Limits for the conformance kit (counts per trial of its Random workload, 3 params)."""
 
+BACKEND = Backend(
+    name="postgres",
+    schemes=("postgresql", "postgres"),
+    version=__version__,
+    spec_version=osk.SPEC_VERSION,
+    open=open_postgres,
+    capabilities=CAPABILITIES,
+    options=OPTIONS,
+    description="Postgres via asyncpg in Optuna's RDB schema (shares a database with "
+    "RDBStorage and optuna-dashboard).",
+    describe=_describe,
+    thresholds=THRESHOLDS,
+    capabilities_for=capabilities_for,
+    visibility_delay_s=visibility_delay_s,
+)
+"""The backend descriptor this plugin registers (its options resolve ``AsyncPostgresStorage``'s
+arguments too)."""
+
 
 @osk.hookimpl
 def register_backends(register: Callable[[Backend], None]) -> None:
-    register(
-        Backend(
-            name="postgres",
-            schemes=("postgresql", "postgres"),
-            version=__version__,
-            spec_version=osk.SPEC_VERSION,
-            open=open_postgres,
-            capabilities=CAPABILITIES,
-            options=OPTIONS,
-            description="Postgres via asyncpg in Optuna's RDB schema (shares a database with "
-            "RDBStorage and optuna-dashboard).",
-            describe=_describe,
-            thresholds=THRESHOLDS,
-        )
-    )
+    register(BACKEND)

@@ -13,7 +13,7 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-from optuna_storage_kit import StorageKitError
+from optuna_storage_kit import StorageKitError, StoreNotFoundError
 
 if TYPE_CHECKING:
     from osk_postgres._config import Settings
@@ -95,10 +95,23 @@ async def ensure_schema(conn: Any, settings: Settings, run_blocking: Any) -> Non
         settings: The connection settings (for psycopg2 and messages).
         run_blocking: ``await run_blocking(fn, *args)`` runs blocking code off the event loop.
 
+    With ``mode=ro`` nothing is created: a database without Optuna's tables is an error.
+
     Raises:
         SchemaVersionError: The database holds another schema version.
+        StoreNotFoundError: ``mode=ro`` and the database holds no Optuna storage.
     """
     versions = await _read_versions(conn)
+    if settings.read_only:
+        if versions is None:
+            host, port = settings.host_port()
+            raise StoreNotFoundError(
+                f"no Optuna storage in the database {host}:{port}/{settings.url.database} "
+                f"({settings.masked}): it has no Optuna tables, and mode=ro creates nothing; "
+                "open it without mode=ro to create them, or fix the database name"
+            )
+        _check(versions, settings)
+        return
     if versions is None or None in versions:  # no schema, or one being created right now
         await conn.execute("SELECT pg_advisory_lock($1)", _CREATE_LOCK_KEY)
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
+import time
 
 import optuna
 import pytest
@@ -93,22 +95,32 @@ def test_threads_and_event_loops_share_the_synchronous_storage(empty_tables: str
     storage.inner.close()
 
 
-def test_storage_collected_while_another_runs_its_loop_is_closed_later(empty_tables: str) -> None:
+def test_storage_collected_inside_another_storages_call_sends_its_writes(
+    empty_tables: str,
+) -> None:
     # Garbage collection can finalize a storage in the middle of another storage's loop run
-    # (this deadlocked once). The finalizer must not block there; the next call closes it.
-    from osk_postgres import _storage
-
-    dropped = osk.open_storage(kit_url(empty_tables)).inner
-    runner, core = dropped._runner, dropped._core
-    live = osk.open_storage(kit_url(empty_tables)).inner
+    # (this deadlocked once). The finalizer must not block there: the kit's lifecycle thread
+    # sends the collected storage's buffered writes and closes it afterwards.
+    url = kit_url(empty_tables, flush_interval=3600)  # no timed flush during the test
+    dropped = osk.open_storage(url).inner
+    study_id = dropped.create_new_study([StudyDirection.MINIMIZE], "collected")
+    trial_id = dropped.create_new_trial(study_id)
+    dropped.set_trial_user_attr(trial_id, "sent", "by the finalizer")
+    loop = dropped._engine.runner.loop
+    live = osk.open_storage(url).inner
+    holder = [dropped]
+    del dropped
 
     async def collect_inside_the_loop() -> None:
-        _storage._finalize(runner, core, dropped._pid)
+        holder.clear()
+        gc.collect()
 
-    live._runner.run(collect_inside_the_loop())
-    assert not runner.loop.is_closed()  # deferred, not deadlocked
-    live.get_all_studies()  # the next call of any storage finishes it
-    assert runner.loop.is_closed()
+    live._engine.runner.run(collect_inside_the_loop())
+    deadline = time.monotonic() + 60
+    while not loop.is_closed() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert loop.is_closed()
+    assert live.get_trial(trial_id).user_attrs == {"sent": "by the finalizer"}
     live.close()
 
 

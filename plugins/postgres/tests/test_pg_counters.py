@@ -13,7 +13,7 @@ from .conftest import kit_url
 
 @pytest.mark.parametrize(
     ("options", "round_trips", "commits"),
-    [({}, 3, 2), ({"buffer_writes": False}, 7, 6)],
+    [({}, 3, 2), ({"write_behind": False}, 7, 6)],
     ids=["default-buffered", "write-through"],
 )
 def test_round_trips_per_trial(

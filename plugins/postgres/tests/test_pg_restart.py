@@ -50,9 +50,9 @@ def _optimize_while(database: str, disturb, n_trials: int, **options: object) ->
     return counters
 
 
-@pytest.mark.parametrize("buffer_writes", [False, True], ids=["write-through", "buffered"])
+@pytest.mark.parametrize("write_behind", [False, True], ids=["write-through", "buffered"])
 def test_terminated_backends_are_replaced_transparently(
-    empty_tables: str, buffer_writes: bool
+    empty_tables: str, write_behind: bool
 ) -> None:
     killed = []
 
@@ -61,9 +61,7 @@ def test_terminated_backends_are_replaced_transparently(
             time.sleep(0.15)
             killed.append(admin_execute(KILL_SESSIONS, (empty_tables,))[0][0])
 
-    counters = _optimize_while(
-        empty_tables, disturb, 150, buffer_writes=buffer_writes, pool_size=2
-    )
+    counters = _optimize_while(empty_tables, disturb, 150, write_behind=write_behind, pool_size=2)
     assert sum(killed) > 0
     assert counters["reconnects"] > 0
 

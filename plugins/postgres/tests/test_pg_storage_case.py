@@ -16,6 +16,6 @@ from .conftest import kit_url
 class TestPostgresStorage(StorageTestCase):
     @pytest.fixture(params=[False, True], ids=["write-through", "buffered"])
     def storage(self, request: pytest.FixtureRequest, empty_tables: str) -> Iterator[BaseStorage]:
-        storage = osk.open_storage(kit_url(empty_tables, buffer_writes=request.param))
+        storage = osk.open_storage(kit_url(empty_tables, write_behind=request.param))
         yield storage
         storage.inner.close()
