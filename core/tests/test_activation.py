@@ -6,6 +6,7 @@ core in editable mode: the ``.pth`` file runs exactly as it does for a user.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import sysconfig
 import textwrap
@@ -19,7 +20,7 @@ PTH_SOURCE = Path(__file__).parents[1] / PTH_NAME
 BUDGET_US = 2000  # what the .pth may cost at start-up when Optuna is never imported
 OURS = ("optuna_storage_kit", "optuna_storage_kit._activation")
 
-Runner = Callable[..., "subprocess.CompletedProcess[str]"]  # noqa: F821
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def python(run: Runner, code: str, **kwargs: object) -> str:
