@@ -19,7 +19,7 @@ from optuna_storage_kit.runtime.optuna_hook import TESTED_VERSIONS, wrapped
 
 @pytest.mark.parametrize("distribution", sorted(TESTED_VERSIONS))
 def test_installed_versions_are_tested_ones(distribution: str) -> None:
-    """Optuna 5.x and optuna-dashboard 0.x: a new major version fails here on purpose.
+    """Optuna 5.x and optuna-dashboard 0.21+: a new major version fails here on purpose.
 
     Before widening TESTED_VERSIONS, check that the wrapped functions (see optuna_hook's
     docstring) still mean what they meant, and that the tests of this folder pass.
