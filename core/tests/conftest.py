@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -95,3 +96,56 @@ def _run_osk(
 def osk_cmd() -> OskRunner:
     """``osk_cmd(*args, check=True, prelude="")``: run the ``osk`` command line."""
     return _run_osk
+
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _run(
+    args: list[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command as a user would, in a clean environment (no OSK_AUTOLOAD, OPTUNA_STORAGE).
+
+    ``env`` adds to (or, with a value of ``""``, removes from) this process's environment.
+    With ``check``, a non-zero exit fails the test with the command's output.
+    """
+    full = {k: v for k, v in os.environ.items() if k not in ("OSK_AUTOLOAD", "OPTUNA_STORAGE")}
+    for key, value in (env or {}).items():
+        if value:
+            full[key] = value
+        else:
+            full.pop(key, None)
+    result = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {result.returncode}:\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def run() -> Runner:
+    """``run(args, cwd=None, env=None, check=True, timeout=600)``: a command in a process."""
+    return _run
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    """The directory of this interpreter's console scripts (``optuna``, ``osk``, ...)."""
+    return Path(sys.executable).parent
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -8,18 +8,39 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib
 import json
 import pathlib
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 import optuna_storage_kit as osk
-from optuna_storage_kit.tools import demo as _demo
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from optuna_storage_kit.tools import demo as _demo
+else:
+    # rich, the demo (and Optuna with it) load on first use, so that `osk --version` and
+    # `osk --help` start fast.
+    def _lazy(module: str, name: str | None = None) -> Any:
+        class Lazy:
+            def __call__(self, *args: Any, **kwargs: Any) -> Any:
+                return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+            def __getattr__(self, attribute: str) -> Any:
+                return getattr(importlib.import_module(module), attribute)
+
+        return Lazy()
+
+    Console = _lazy("rich.console", "Console")
+    Table = _lazy("rich.table", "Table")
+    _demo = _lazy("optuna_storage_kit.tools.demo")
 
 __all__ = ["cli", "main"]
 
@@ -32,7 +53,7 @@ def _console(stderr: bool = False) -> Console:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(osk.__version__, prog_name="osk")
+@click.version_option(package_name="optuna-storage-kit", prog_name="osk")
 def cli() -> None:
     """optuna-storage-kit: fast, certified storage backends for Optuna."""
 
@@ -49,8 +70,36 @@ def get_cli() -> click.Group:
 
 
 def main() -> None:
-    """Entry point of the ``osk`` console script."""
-    get_cli()(prog_name="osk")
+    """Entry point of the ``osk`` console script.
+
+    Plugins (and the backends and Optuna with them) load only when the command is not one of
+    the core's, so that ``osk --version``, ``osk --help`` and the core's commands start fast.
+    """
+    args = sys.argv[1:]
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command is not None and command not in cli.commands:
+        get_cli()(prog_name="osk")
+        return
+    if command is None and not _plugins_added and cli.epilog is None:
+        cli.epilog = _plugin_commands_note()
+    cli(prog_name="osk")
+
+
+def _plugin_commands_note() -> str | None:
+    """The root help's note on plugin commands, read from entry points without loading them."""
+    from importlib.metadata import entry_points
+
+    # The group is hookspecs.PROJECT_NAME; hookspecs would import pluggy.
+    dists = sorted(
+        {e.dist.name for e in entry_points(group="optuna_storage_kit") if e.dist is not None}
+        - {"optuna-storage-kit"}
+    )
+    if not dists:
+        return None
+    return (
+        f"Installed plugins ({', '.join(dists)}) may add commands: they load when a command "
+        "names them (osk COMMAND --help), so they are not listed here."
+    )
 
 
 @cli.command()
