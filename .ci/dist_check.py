@@ -5,7 +5,7 @@
 1. build: ``uv build --all-packages``: each member's sdist, then its wheel built from that sdist,
    so every sdist builds on its own (osk-sqlite's with cargo). osk-sqlite's wheel is linked by
    zig against glibc 2.17 (manylinux2014) and uses CPython's stable ABI, one wheel for every
-   supported CPython. Its cargo build starts from nothing each time (~4 minutes on 2 busy
+   supported CPython. Its cargo build starts from nothing each time (3-4.5 minutes on 2 busy
    cores): zig's linker wrapper names maturin's path in the temporary build environment, and
    cargo rebuilds every crate when the linker's path changes.
 2. metadata: ``twine check --strict`` on every file.
@@ -18,7 +18,7 @@
 5. use, there: the README's first Python snippet, ``osk backends`` (every backend of ``[all]``
    at the release version, none broken), ``osk certify optuna+memory:// --quick``.
 
-Release files: ``python .ci/dist_check.py --out DIR`` (a new or empty directory) keeps them.
+``uv run tox -e dist -- --out DIR`` keeps the release files in DIR (a new or empty directory).
 """
 
 from __future__ import annotations
