@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,49 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 import optuna_storage_kit as osk
 from optuna_storage_kit.tools import copy as _copy
 
-PG_URL = os.environ.get("OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
 OskCmd = Callable[..., subprocess.CompletedProcess[str]]
 """The ``osk_cmd`` fixture (core/tests/conftest.py): runs the osk command line."""
-
-
-@pytest.fixture(scope="module")
-def pg_databases() -> Iterator[Callable[[], str]]:
-    """``new()`` makes a fresh Postgres database and returns its URL; all are dropped after."""
-    import psycopg2
-    import sqlalchemy.engine
-
-    admin = sqlalchemy.engine.make_url(PG_URL)
-    conn = psycopg2.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username,
-        password=admin.password,
-        dbname=admin.database,
-    )
-    conn.autocommit = True
-    names: list[str] = []
-
-    def new() -> str:
-        name = f"osk_tools_{uuid.uuid4().hex[:10]}"
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        names.append(name)
-        return admin.set(database=name).render_as_string(hide_password=False)
-
-    try:
-        yield new
-    finally:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-
-
-@pytest.fixture
-def pg_url(pg_databases: Callable[[], str]) -> str:
-    return pg_databases()
 
 
 def _objective(trial: optuna.Trial) -> float:
