@@ -5,12 +5,15 @@ import socket
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import optuna_storage_kit as osk
+
+PG_URL = os.environ.get("OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
@@ -71,11 +74,12 @@ OskRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def _run_osk(
-    *args: str | Path, check: bool = True, prelude: str = ""
+    *args: str | Path, check: bool = True, prelude: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``osk ARGS`` in a fresh interpreter, as a user would (``prelude`` runs first).
 
-    With ``check``, a non-zero exit fails the test with the command's output.
+    With ``check``, a non-zero exit fails the test with the command's output. ``env`` adds to
+    (or overrides) the environment, which has ``COLUMNS=200``.
     """
     code = f"{prelude}\nfrom optuna_storage_kit.tools.cli import main\nmain()"
     result = subprocess.run(
@@ -83,7 +87,7 @@ def _run_osk(
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -94,7 +98,7 @@ def _run_osk(
 
 @pytest.fixture(scope="session")
 def osk_cmd() -> OskRunner:
-    """``osk_cmd(*args, check=True, prelude="")``: run the ``osk`` command line."""
+    """``osk_cmd(*args, check=True, prelude="", env=None)``: run the ``osk`` command line."""
     return _run_osk
 
 
@@ -149,3 +153,62 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    """Check that a command failed with exit ``code`` and one ``Error:`` line, no traceback;
+    return that line."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    if code == 1:  # plain progress lines may come first; the error ends the output
+        assert lines[-1] == errors[0], result.stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="session")
+def one_error_line() -> Callable[..., str]:
+    """``one_error_line(result, code=1)``: check that a command failed with exit ``code`` and
+    one ``Error:`` line, its last (usage errors add click's usage lines), no traceback; return
+    the line."""
+    return _one_error_line
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """``new()`` makes a fresh Postgres database and returns its URL; all are dropped after."""
+    import psycopg2
+    import sqlalchemy.engine
+
+    admin = sqlalchemy.engine.make_url(PG_URL)
+    conn = psycopg2.connect(
+        host=admin.host,
+        port=admin.port or 5432,
+        user=admin.username,
+        password=admin.password,
+        dbname=admin.database,
+    )
+    conn.autocommit = True
+    names: list[str] = []
+
+    def new() -> str:
+        name = f"osk_tools_{uuid.uuid4().hex[:10]}"
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return admin.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield new
+    finally:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    return pg_databases()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,49 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 import optuna_storage_kit as osk
 from optuna_storage_kit.tools import copy as _copy
 
-PG_URL = os.environ.get("OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
 OskCmd = Callable[..., subprocess.CompletedProcess[str]]
 """The ``osk_cmd`` fixture (core/tests/conftest.py): runs the osk command line."""
-
-
-@pytest.fixture(scope="module")
-def pg_databases() -> Iterator[Callable[[], str]]:
-    """``new()`` makes a fresh Postgres database and returns its URL; all are dropped after."""
-    import psycopg2
-    import sqlalchemy.engine
-
-    admin = sqlalchemy.engine.make_url(PG_URL)
-    conn = psycopg2.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username,
-        password=admin.password,
-        dbname=admin.database,
-    )
-    conn.autocommit = True
-    names: list[str] = []
-
-    def new() -> str:
-        name = f"osk_tools_{uuid.uuid4().hex[:10]}"
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        names.append(name)
-        return admin.set(database=name).render_as_string(hide_password=False)
-
-    try:
-        yield new
-    finally:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-
-
-@pytest.fixture
-def pg_url(pg_databases: Callable[[], str]) -> str:
-    return pg_databases()
 
 
 def _objective(trial: optuna.Trial) -> float:
@@ -266,3 +224,74 @@ def test_locations_are_told_apart_by_url_or_file(tmp_path: Path, source: str) ->
     assert classify("optuna+memory://").kind == "osk"
     with pytest.raises(osk.StorageKitError, match="is not a storage"):
         classify(str(tmp_path / "new.txt"))
+
+
+def nested(levels: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_overwrite_keeps_the_old_study_when_the_copy_fails(
+    osk_cmd: OskCmd, one_error_line: Callable[..., str], tmp_path: Path
+) -> None:
+    """The new copy fails midway (trial 5 holds an attribute nested 150 levels deep, which
+    Optuna's RDBStorage stores and the kit's serialization policy refuses): the study it was
+    to replace is left whole, and no temporary study is left behind."""
+    src = f"sqlite:///{tmp_path / 'src.db'}"
+    source = optuna.create_study(storage=src, study_name="s")
+    for i in range(10):
+        attrs = {"deep": nested(150)} if i == 5 else {}
+        source.add_trial(optuna.trial.create_trial(value=float(i), user_attrs=attrs))
+    dst = f"optuna+journal:///{tmp_path / 'dst.log'}"
+    if "journal" not in osk.get_registry().schemes():
+        dst = f"optuna+sqlite:///{tmp_path / 'dst.db'}"
+    old = optuna.create_study(storage=osk.open_storage(dst), study_name="s")
+    for value in (100.0, 200.0):
+        old.add_trial(optuna.trial.create_trial(value=value))
+    expected = study_view(osk.open_storage(dst), "s")
+
+    line = one_error_line(osk_cmd("copy", src, dst, "--overwrite", check=False))
+    assert "nested more than 100 levels" in line
+    after = osk.open_storage(dst)
+    assert [s.study_name for s in after.get_all_studies()] == ["s"]
+    assert study_view(after, "s") == expected
+
+    source.set_user_attr("fixed", True)
+    optuna.delete_study(study_name="s", storage=src)
+    fixed = optuna.create_study(storage=src, study_name="s")
+    fixed.add_trials([optuna.trial.create_trial(value=float(i)) for i in range(10)])
+    osk_cmd("copy", src, dst, "--overwrite")
+    after = osk.open_storage(dst)
+    assert [s.study_name for s in after.get_all_studies()] == ["s"]
+    assert study_view(after, "s") == study_view(src, "s")
+
+
+def test_replacing_keeps_a_complete_copy_when_the_final_write_fails() -> None:
+    """A failure after the old study is deleted (the disk fills while writing the final
+    copy) leaves the verified temporary copy, and the error names it."""
+    from optuna_storage_kit.default_plugins.memory import MemoryStorage
+
+    class FillsUp(MemoryStorage):
+        full = False
+
+        def create_new_study(self, directions: Any, study_name: str | None = None) -> int:
+            if self.full and study_name == "s":
+                raise OSError(28, "No space left on device")
+            return super().create_new_study(directions, study_name)
+
+    src = osk.open_storage("optuna+memory://")
+    optuna.create_study(storage=src, study_name="s").add_trials(
+        [optuna.trial.create_trial(value=float(i)) for i in range(4)]
+    )
+    dst = FillsUp()
+    optuna.create_study(storage=dst, study_name="s").add_trial(
+        optuna.trial.create_trial(value=-1.0)
+    )
+    dst.full = True
+    with pytest.raises(_copy.CopyIncompleteError, match="complete and verified") as raised:
+        _copy.copy_studies(src, dst, ["s"], overwrite=True)
+    [kept] = [s.study_name for s in dst.get_all_studies()]
+    assert kept.startswith("s.osk-copy-") and repr(kept) in str(raised.value)
+    assert study_view(dst, kept)["trials"] == study_view(src, "s")["trials"]

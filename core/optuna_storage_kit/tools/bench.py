@@ -29,7 +29,7 @@ import pathlib
 import platform
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -39,6 +39,7 @@ from optuna.storages import BaseStorage
 import optuna_storage_kit as osk
 from optuna_storage_kit.tools import demo as _demo
 from optuna_storage_kit.tools.locations import Location, classify, open_any
+from optuna_storage_kit.tools.output import Progress
 
 __all__ = [
     "REFERENCE_URL",
@@ -93,7 +94,7 @@ def run(
     trials: int,
     workers: int,
     workloads: Sequence[str] = WORKLOADS,
-    on_progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[BenchResult]:
     """Time every workload on the reference, the baselines and ``urls``.
 
@@ -103,7 +104,7 @@ def run(
         trials: Trials per workload and storage.
         workers: Processes per storage that supports several; 1 runs in this process.
         workloads: Names from :data:`WORKLOADS`.
-        on_progress: Called with a line saying what runs next.
+        progress: Shows each measurement as it starts and advances after it.
 
     Raises:
         StorageKitError: A URL cannot be opened.
@@ -115,19 +116,25 @@ def run(
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = []
+    if progress is not None:
+        progress.start("osk bench", len(workloads) * len(locations), "measurements")
     try:
         for workload in workloads:
             for loc, role in locations:
                 parallel = role != "reference" and workload in _PARALLEL and loc.multi_process
                 n_workers = workers if parallel else 1
-                if on_progress is not None:
-                    on_progress(f"{workload}: {loc.label} ({loc.shown}), {n_workers} process(es)")
+                if progress is not None:
+                    progress.step(
+                        f"{workload}: {loc.label} ({loc.shown}), {n_workers} process(es)"
+                    )
                 seconds = _time(loc, workload, trials, n_workers)
                 results.append(
                     BenchResult(
                         workload, loc.label, loc.shown, loc.kind, role, n_workers, trials, seconds
                     )
                 )
+                if progress is not None:
+                    progress.advance()
     finally:
         optuna.logging.set_verbosity(verbosity)
     return results

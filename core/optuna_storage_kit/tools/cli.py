@@ -1,19 +1,18 @@
-"""The ``osk`` command line: ``backends``, ``info``, ``demo``, ``copy``, ``bench``, ``dashboard``,
-``new-backend``.
+"""The ``osk`` command line: ``backends``, ``info``, ``fail-trials``, ``demo``, ``copy``,
+``bench``, ``dashboard``, ``new-backend``.
 
-Plugins add their own subcommands through the ``register_commands`` hook.
+Plugins add their own subcommands through the ``register_commands`` hook. A failing command
+prints one ``Error:`` line (``osk --debug`` shows the traceback; see
+:mod:`optuna_storage_kit.tools.cli_group`).
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import importlib
 import json
 import pathlib
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -42,18 +41,23 @@ else:
     Table = _lazy("rich.table", "Table")
     _demo = _lazy("optuna_storage_kit.tools.demo")
 
+from optuna_storage_kit.tools.cli_group import OskGroup, debug_option
+
 __all__ = ["cli", "main"]
 
 _plugins_added = False
 
 
 def _console(stderr: bool = False) -> Console:
-    """A console made per command, so that COLUMNS and redirection are honoured."""
-    return Console(stderr=stderr)
+    """A console made per command: the terminal's width, or wide when piped (no folding)."""
+    from optuna_storage_kit.tools import output
+
+    return output.console(stderr)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OskGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="optuna-storage-kit", prog_name="osk")
+@debug_option
 def cli() -> None:
     """optuna-storage-kit: fast, certified storage backends for Optuna."""
 
@@ -157,57 +161,98 @@ def backends(show_options: bool) -> None:
 @cli.command()
 @click.argument("url")
 def info(url: str) -> None:
-    """Show the studies in the storage at URL, with trial counts by state."""
+    """Show the studies in the storage at URL, trial counts by state, and RUNNING trials.
+
+    URL is any storage osk copy accepts. It is opened read-only: nothing is created or
+    changed, and a store that does not exist is an error.
+    """
+    from optuna_storage_kit.tools import info as _info
+
+    _info.show(url, _console())
+
+
+@cli.command("fail-trials")
+@click.argument("url")
+@click.option("--study", "study_name", required=True, metavar="NAME", help="The study.")
+@click.option(
+    "--number",
+    "numbers",
+    multiple=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Fail RUNNING trial number N (repeatable).",
+)
+@click.option(
+    "--older-than",
+    metavar="DURATION",
+    help="Fail every RUNNING trial quiet for longer than DURATION (90s, 30m, 2h, 1d): no "
+    "heartbeat in that time, or, without heartbeats, started before it.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be failed; change nothing.")
+def fail_trials(
+    url: str, study_name: str, numbers: tuple[int, ...], older_than: str | None, dry_run: bool
+) -> None:
+    """Mark RUNNING trials of a study FAIL: trials left RUNNING by a process that died.
+
+    This writes to the storage at URL (Optuna's storage.set_trial_state_values(...,
+    TrialState.FAIL)). osk info lists RUNNING trials with their age and last heartbeat. A
+    trial that finishes meanwhile is left as it is.
+    """
+    import datetime
+
+    from optuna_storage_kit.tools import locations as _locations
+    from optuna_storage_kit.tools import running as _running
+
+    if not numbers and older_than is None:
+        raise click.UsageError("choose the trials: --number N (repeatable) or --older-than 2h")
+    try:
+        quiet = None if older_than is None else _running.parse_duration(older_than)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="'--older-than'") from None
     out = _console()
-    try:
-        storage = osk.open_storage(url)
-    except osk.StorageKitError as err:
-        raise click.ClickException(str(err)) from None
-    backend = osk.get_registry().backend_for(storage.url.scheme)
-    out.print(f"[bold]storage[/]  {storage.url}")
-    out.print(f"[bold]backend[/]  {backend.name} {backend.version}")
-    if backend.describe is not None:
-        for label, text in backend.describe(storage.inner).items():
-            out.print(f"[bold]{label}[/]  {text}")
-    studies = storage.get_all_studies()
-    if not studies:
-        out.print("no studies")
-        return
-    states = [s.name for s in optuna_trial_states()]
-    table = Table(title=f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}")
-    for column in ("study", "directions", "trials", *states, "best value"):
-        table.add_column(column, overflow="fold")
-    for study in studies:
-        trials = storage.get_all_trials(study._study_id, deepcopy=False)
-        counts = collections.Counter(t.state.name for t in trials)
-        table.add_row(
-            study.study_name,
-            ", ".join(d.name.lower() for d in study.directions),
-            str(len(trials)),
-            *(str(counts.get(s, 0)) for s in states),
-            _best_value(storage, study),
+    location = _locations.classify(url)
+    storage = _locations.open_any(location, must_exist=True)
+    now = datetime.datetime.now()
+    chosen = _running.select_trials(
+        storage, study_name, numbers=numbers, older_than=quiet, now=now
+    )
+    if not chosen:
+        out.print(
+            f"no RUNNING trial of study {study_name!r} is quiet for longer than {older_than}; "
+            "nothing was changed",
+            markup=False,
+            soft_wrap=True,
         )
-    out.print(table)
-
-
-def optuna_trial_states() -> list[Any]:
-    from optuna.trial import TrialState
-
-    return list(TrialState)
-
-
-def _best_value(storage: osk.KitStorage, study: Any) -> str:
-    if len(study.directions) != 1:
-        return "(multi-objective)"
-    try:
-        return f"{storage.get_best_trial(study._study_id).value:.6g}"
-    except ValueError:
-        return "-"
+        return
+    outcomes = (
+        [_running.FailOutcome(t, False, "would be failed") for t in chosen]
+        if dry_run
+        else _running.fail_trials(storage, chosen)
+    )
+    for outcome in outcomes:
+        trial = outcome.trial
+        age = trial.running_for(now)
+        out.print(
+            f"trial {trial.number} of {study_name!r}: {outcome.note} (RUNNING for "
+            f"{'?' if age is None else _running.format_age(age)}, {trial.last_heartbeat()})",
+            markup=False,
+            soft_wrap=True,
+        )
+    failed = sum(o.failed for o in outcomes)
+    done = "nothing was changed (--dry-run)" if dry_run else f"{failed} marked FAIL"
+    out.print(f"{location.shown}: {done}", markup=False, soft_wrap=True)
 
 
 @cli.command()
-@click.option("--url", default=None, help="Storage URL (default: a fresh SQLite file, or memory).")
-@click.option("--trials", default=5000, show_default=True, help="Trials to run.")
+@click.option(
+    "--url",
+    default=None,
+    help="Storage: any URL or journal path osk copy accepts (default: a fresh SQLite file, or "
+    "memory).",
+)
+@click.option(
+    "--trials", default=5000, show_default=True, type=click.IntRange(min=1), help="Trials to run."
+)
 @click.option(
     "--sampler", type=click.Choice(["random", "tpe"]), default="random", show_default=True
 )
@@ -219,11 +264,13 @@ def _best_value(storage: osk.KitStorage, study: Any) -> str:
 )
 def demo(url: str | None, trials: int, sampler: str, compare: bool) -> None:
     """Optimize a study of TRIALS trials on the default backend and print trials per second."""
+    from optuna_storage_kit.tools import output
+
     out = _console()
-    try:
-        results = _demo.run(url=url, trials=trials, sampler=sampler, compare=compare, console=out)
-    except osk.StorageKitError as err:
-        raise click.ClickException(str(err)) from None
+    with output.progress() as progress:
+        results = _demo.run(
+            url=url, trials=trials, sampler=sampler, compare=compare, progress=progress
+        )
     _demo.print_results(results, out)
 
 
@@ -238,7 +285,9 @@ def demo(url: str | None, trials: int, sampler: str, compare: bool) -> None:
     help="Copy only this study (repeatable; default: every study in SRC).",
 )
 @click.option(
-    "--overwrite", is_flag=True, help="Replace a study of the same name in DST (deleted first)."
+    "--overwrite",
+    is_flag=True,
+    help="Replace a study of the same name in DST (only once the new copy is verified).",
 )
 def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
     """Copy studies from SRC to DST, then verify the copy field by field.
@@ -249,26 +298,24 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
     """
     from optuna_storage_kit.tools import copy as _copy
     from optuna_storage_kit.tools import locations as _any_storage
+    from optuna_storage_kit.tools import output
 
     out = _console()
     _quiet_optuna()
-    try:
-        source, target = _any_storage.classify(src), _any_storage.classify(dst)
-        if source.same_store(target):
-            raise osk.StorageKitError("SRC and DST are the same storage; give another DST")
-        src_storage = _any_storage.open_any(source, must_exist=True)
-        dst_storage = _any_storage.open_any(target)
-        with _copy_progress(out) as (on_study, on_trial):
-            results = _copy.copy_studies(
-                src_storage,
-                dst_storage,
-                studies,
-                overwrite=overwrite,
-                on_study=on_study,
-                on_trial=on_trial,
-            )
-    except osk.StorageKitError as err:
-        raise click.ClickException(str(err)) from None
+    source, target = _any_storage.classify(src), _any_storage.classify(dst)
+    if source.same_store(target):
+        raise osk.StorageKitError("SRC and DST are the same storage; give another DST")
+    src_storage = _any_storage.open_any(source, must_exist=True)
+    dst_storage = _any_storage.open_any(target)
+    with output.progress() as progress:
+        results = _copy.copy_studies(
+            src_storage,
+            dst_storage,
+            studies,
+            overwrite=overwrite,
+            on_study=lambda name, n: progress.start(f"copying {name}", n, "trials"),
+            on_trial=progress.advance,
+        )
     table = Table(title=f"copied {source.shown} -> {target.shown}")
     for column in ("study", "directions", "trials", "verified"):
         table.add_column(column, overflow="fold")
@@ -286,11 +333,18 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
 
 @cli.command()
 @click.argument("urls", nargs=-1, metavar="[URL]...")
-@click.option("--trials", default=1000, show_default=True, help="Trials per workload and storage.")
+@click.option(
+    "--trials",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Trials per workload and storage.",
+)
 @click.option(
     "--workers",
     default=1,
     show_default=True,
+    type=click.IntRange(min=1),
     help="Processes on one study, for storages that support several processes.",
 )
 @click.option(
@@ -332,28 +386,23 @@ def bench(
     optuna+journal). Prints trials per second and the time ratio to the in-memory reference.
     """
     from optuna_storage_kit.tools import bench as _bench
+    from optuna_storage_kit.tools import output
 
     out = _console()
-    if trials < 1 or workers < 1:
-        raise click.UsageError("--trials and --workers must be at least 1")
-    try:
-        if plot is not None:
-            from optuna_storage_kit.tools import bench_plot as _bench_plot
+    if plot is not None:
+        from optuna_storage_kit.tools import bench_plot as _bench_plot
 
-            _bench_plot._pyplot()  # fail now, not after the measurements
-        with tempfile.TemporaryDirectory(prefix="osk-bench-") as tmp:
-            directory = pathlib.Path(tmp)
-            with out.status("benchmarking") as status:
-                results = _bench.run(
-                    list(urls) or _bench.default_urls(directory),
-                    _bench.baseline_urls(directory) if baselines else [],
-                    trials=trials,
-                    workers=workers,
-                    workloads=workloads or _bench.WORKLOADS,
-                    on_progress=lambda line: status.update(f"benchmarking {line}"),
-                )
-    except osk.StorageKitError as err:
-        raise click.ClickException(str(err)) from None
+        _bench_plot._pyplot()  # fail now, not after the measurements
+    with tempfile.TemporaryDirectory(prefix="osk-bench-") as tmp, output.progress() as progress:
+        directory = pathlib.Path(tmp)
+        results = _bench.run(
+            list(urls) or _bench.default_urls(directory),
+            _bench.baseline_urls(directory) if baselines else [],
+            trials=trials,
+            workers=workers,
+            workloads=workloads or _bench.WORKLOADS,
+            progress=progress,
+        )
     report = _bench.report(results, trials=trials, workers=workers)
     table = Table(title=f"osk bench: {trials} trials per storage (ratio: time / in-memory time)")
     for column in ("workload", "storage", "URL", "procs", "seconds", "trials/s", "ratio"):
@@ -443,31 +492,6 @@ def _quiet_optuna() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@contextlib.contextmanager
-def _copy_progress(
-    out: Console,
-) -> Iterator[tuple[Callable[[str, int], None], Callable[[], None]]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-        transient=True,
-    ) as progress:
-        current: list[Any] = []
-
-        def on_study(name: str, n_trials: int) -> None:
-            current[:] = [progress.add_task(f"copying {name}", total=n_trials)]
-
-        def on_trial() -> None:
-            progress.advance(current[0])
-
-        yield on_study, on_trial
 
 
 if __name__ == "__main__":  # pragma: no cover

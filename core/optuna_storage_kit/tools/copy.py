@@ -7,13 +7,21 @@ written with one ``create_new_trial(study_id, template_trial=...)`` call, so a b
 in one operation instead of one per attribute. Heartbeats are not copied.
 
 After copying, both sides are read back and compared field by field; a difference is an error
-naming the study, trial and field.
+naming the study, trial and field, and the copy is removed.
+
+Replacing a study (``overwrite``) never leaves the destination without a complete copy of it:
+Optuna's storage API has no rename, so the study is copied under a temporary name
+(``NAME.osk-copy-XXXXXXXX``) and verified while the old one stays; only then is the old one
+deleted, the temporary copy copied to ``NAME`` and verified, and the temporary copy deleted. A
+failure before the old study is deleted leaves it as it was; a failure after leaves the
+verified temporary copy in place, and the error names it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +33,7 @@ from optuna.trial import FrozenTrial
 from optuna_storage_kit.errors import StorageKitError
 
 __all__ = [
+    "CopyIncompleteError",
     "CopyResult",
     "StudyExistsError",
     "VerificationError",
@@ -40,6 +49,11 @@ class StudyExistsError(StorageKitError):
 
 class VerificationError(StorageKitError):
     """The copy read back differs from its source."""
+
+
+class CopyIncompleteError(StorageKitError):
+    """Replacing a study failed after the old one was deleted; the new copy is complete under
+    a temporary name, which the message gives."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +95,8 @@ def plan(src: BaseStorage, dst: BaseStorage, names: Sequence[str], overwrite: bo
     if clashes and not overwrite:
         raise StudyExistsError(
             f"the destination already has {', '.join(map(repr, clashes))}; nothing was copied. "
-            "Pass --overwrite to replace (the destination's copy is deleted first), or choose "
-            "the studies with --study"
+            "Pass --overwrite to replace them (each is replaced only once its new copy is "
+            "verified), or choose the studies with --study"
         )
     return names
 
@@ -102,7 +116,8 @@ def copy_studies(
         src: The source storage.
         dst: The destination storage.
         names: Study names; empty means all.
-        overwrite: Replace a destination study of the same name.
+        overwrite: Replace a destination study of the same name (see the module docstring:
+            the old study stays until the new copy is verified).
         on_trial: Called after each trial is written (for a progress bar).
         on_study: Called with ``(name, n_trials)`` before a study is copied.
 
@@ -111,7 +126,10 @@ def copy_studies(
 
     Raises:
         StudyExistsError: See :func:`plan`; raised before anything is written.
-        VerificationError: A copied study reads back differently from its source.
+        VerificationError: A copied study reads back differently from its source (the copy
+            is removed; a study it was to replace is left as it was).
+        CopyIncompleteError: Replacing failed after the old study was deleted; names the
+            temporary study that holds the complete copy.
     """
     results = []
     for name in plan(src, dst, names, overwrite):
@@ -119,13 +137,63 @@ def copy_studies(
         trials = src.get_all_trials(src_id, deepcopy=False)
         if on_study is not None:
             on_study(name, len(trials))
-        if overwrite and name in {s.study_name for s in dst.get_all_studies()}:
-            dst.delete_study(dst.get_study_id_from_name(name))
-        dst_id = _copy_one(src, dst, src_id, name, trials, on_trial)
-        verify_study(src, src_id, dst, dst_id)
+        if overwrite and _has_study(dst, name):
+            _replace(src, src_id, dst, name, trials, on_trial)
+        else:
+            _copy_verified(src, src_id, dst, name, trials, on_trial)
         directions = tuple(d.name.lower() for d in src.get_study_directions(src_id))
         results.append(CopyResult(name, len(trials), directions))
     return results
+
+
+def _has_study(storage: BaseStorage, name: str) -> bool:
+    return name in {s.study_name for s in storage.get_all_studies()}
+
+
+def _replace(
+    src: BaseStorage,
+    src_id: int,
+    dst: BaseStorage,
+    name: str,
+    trials: list[FrozenTrial],
+    on_trial: Callable[[], None] | None,
+) -> int:
+    """Replace ``name`` in ``dst``, keeping a complete copy of it at every moment."""
+    temporary = f"{name}.osk-copy-{uuid.uuid4().hex[:8]}"
+    while _has_study(dst, temporary):  # pragma: no cover - a clash of 32 random bits
+        temporary = f"{name}.osk-copy-{uuid.uuid4().hex[:8]}"
+    temporary_id = _copy_verified(src, src_id, dst, temporary, trials, on_trial)
+    dst.delete_study(dst.get_study_id_from_name(name))
+    try:
+        copied = dst.get_all_trials(temporary_id, deepcopy=False)
+        final_id = _copy_verified(dst, temporary_id, dst, name, copied, None)
+    except Exception as err:
+        raise CopyIncompleteError(
+            f"replacing study {name!r} failed after its old copy was deleted: "
+            f"{type(err).__name__}: {err}. The new copy is complete and verified in the "
+            f"destination as study {temporary!r}; copy it to {name!r} (osk copy DST OTHER "
+            f"--study {temporary!r}) or run the copy again"
+        ) from err
+    dst.delete_study(temporary_id)
+    return final_id
+
+
+def _copy_verified(
+    src: BaseStorage,
+    src_id: int,
+    dst: BaseStorage,
+    name: str,
+    trials: list[FrozenTrial],
+    on_trial: Callable[[], None] | None,
+) -> int:
+    """Copy one study as ``name`` and verify it; on any failure no study ``name`` is left."""
+    dst_id = _copy_one(src, dst, src_id, name, trials, on_trial)
+    try:
+        verify_study(src, src_id, dst, dst_id)
+    except BaseException:
+        dst.delete_study(dst_id)
+        raise
+    return dst_id
 
 
 def _copy_one(

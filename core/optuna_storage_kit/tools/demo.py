@@ -1,4 +1,8 @@
-"""``osk demo``: the seed use case at scale, timed."""
+"""``osk demo``: the seed use case at scale, timed.
+
+The URL may be any location the tools take (:mod:`optuna_storage_kit.tools.locations`):
+an ``optuna+`` URL, Optuna's own ``sqlite:///``/``postgresql://`` URL or a journal file path.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ import time
 
 import optuna
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 import optuna_storage_kit as osk
+from optuna_storage_kit.tools.locations import classify, open_any
+from optuna_storage_kit.tools.output import Progress
 
 __all__ = ["DemoResult", "default_url", "print_results", "run"]
 
@@ -54,40 +59,35 @@ def _sampler(name: str) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=0)
 
 
-def run_one(url: str, trials: int, sampler: str, console: Console | None) -> DemoResult:
+def run_one(url: str, trials: int, sampler: str, progress: Progress | None) -> DemoResult:
     """Optimize ``trials`` trials in a new study at ``url`` and time it."""
-    storage = osk.open_storage(url)
+    if trials < 1:
+        raise ValueError(f"a demo needs at least one trial, got {trials}")
+    location = classify(url)
+    storage = open_any(location)
     study = optuna.create_study(storage=storage, sampler=_sampler(sampler))
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=console is None,
-    ) as progress:
-        task = progress.add_task(f"{storage.backend_name}", total=trials)
-
-        def advance(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-            progress.advance(task)
-
-        start = time.perf_counter()
-        study.optimize(objective, n_trials=trials, callbacks=[advance])
-        seconds = time.perf_counter() - start
-    return DemoResult(storage.backend_name, str(storage.url), trials, seconds, study.best_value)
+    callbacks = []
+    if progress is not None:
+        progress.start(f"{location.label}: optimizing", trials, "trials")
+        callbacks.append(lambda _study, _trial: progress.advance())
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=trials, callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    if progress is not None:
+        progress.finish()
+    return DemoResult(location.label, location.shown, trials, seconds, study.best_value)
 
 
 def run(
-    *, url: str | None, trials: int, sampler: str, compare: bool, console: Console | None
+    *, url: str | None, trials: int, sampler: str, compare: bool, progress: Progress | None
 ) -> list[DemoResult]:
     """Run the demo on ``url`` (default: :func:`default_url`), then in memory if ``compare``."""
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        results = [run_one(url or default_url(), trials, sampler, console)]
+        results = [run_one(url or default_url(), trials, sampler, progress)]
         if compare and results[0].backend != "memory":
-            results.append(run_one("optuna+memory://", trials, sampler, console))
+            results.append(run_one("optuna+memory://", trials, sampler, progress))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return results

@@ -1,7 +1,8 @@
 """Open any storage the tools accept: our ``optuna+`` URLs and Optuna's own.
 
-``osk copy``, ``osk bench`` and ``osk dashboard`` take one kind of argument, a storage
-location, and this module turns it into a :class:`~optuna.storages.BaseStorage`:
+Every ``osk`` command that takes a storage (``info``, ``demo``, ``copy``, ``bench``,
+``dashboard``, ``fail-trials``) takes one kind of argument, a storage location, and this
+module turns it into a :class:`~optuna.storages.BaseStorage`:
 
 * ``optuna+<scheme>://...`` goes through :func:`optuna_storage_kit.open_storage`;
 * any other ``<dialect>://...`` URL (``sqlite:///x.db``, ``postgresql://...``) is a SQLAlchemy
@@ -9,12 +10,16 @@ location, and this module turns it into a :class:`~optuna.storages.BaseStorage`:
 * a plain path is a journal file for Optuna's ``JournalStorage(JournalFileBackend(path))``
   when it ends in ``.log``/``.journal`` or names an existing file that is not a SQLite database
   (an existing SQLite file goes to ``RDBStorage``).
+
+``open_any(location, read_only=True)`` opens it for inspection, creating and changing nothing
+(see :mod:`optuna_storage_kit.tools.read_only`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import pathlib
+from typing import Any
 
 from optuna.storages import BaseStorage
 
@@ -22,7 +27,7 @@ from optuna_storage_kit.errors import StorageKitError
 from optuna_storage_kit.runtime.open import open_storage
 from optuna_storage_kit.runtime.urls import PREFIX, mask_url
 
-__all__ = ["JOURNAL_SUFFIXES", "Location", "classify", "open_any"]
+__all__ = ["JOURNAL_SUFFIXES", "Location", "classify", "driver_url", "open_any", "open_kit"]
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -114,22 +119,31 @@ def classify(text: str) -> Location:
     )
 
 
-def open_any(location: str | Location, *, must_exist: bool = False) -> BaseStorage:
+def open_any(
+    location: str | Location, *, must_exist: bool = False, read_only: bool = False
+) -> BaseStorage:
     """Open the storage at ``location`` (see the module docstring for what is accepted).
 
     Args:
         location: A URL or journal file path, or a :class:`Location` from :func:`classify`.
         must_exist: Refuse a SQLite or journal file that does not exist yet instead of
             creating it (for sources, where a typo would otherwise read an empty store).
+        read_only: Open for inspection: nothing is created or changed, a missing store is an
+            error, and a backend that cannot open read-only is refused.
 
     Raises:
         StorageKitError: The location is not a storage, or ``must_exist`` and it is missing.
+        StoreNotFoundError: ``read_only`` and the store does not exist.
     """
     loc = classify(location) if isinstance(location, str) else location
+    if read_only:
+        from optuna_storage_kit.tools.read_only import open_read_only
+
+        return open_read_only(loc)
     if must_exist:
         _check_exists(loc)
     if loc.kind == "osk":
-        return open_storage(loc.target)
+        return open_kit(loc)
     if loc.kind == "optuna-journal":
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
@@ -139,7 +153,7 @@ def open_any(location: str | Location, *, must_exist: bool = False) -> BaseStora
     from optuna.storages import RDBStorage
 
     try:
-        return RDBStorage(_with_installed_driver(loc.target))
+        return RDBStorage(driver_url(loc.target))
     except Exception as err:
         message = str(err)
         password = _password(loc.target)
@@ -151,9 +165,28 @@ def open_any(location: str | Location, *, must_exist: bool = False) -> BaseStora
         ) from None
 
 
-def _with_installed_driver(url: str) -> str:
+def open_kit(loc: Location, **options: Any) -> BaseStorage:
+    """Open an ``optuna+`` location with ``options``; an ``OSError`` (a server that is down, a
+    directory that cannot be written) becomes a :class:`StorageKitError` naming the location.
+    """
+    try:
+        return open_storage(loc.target, **options)
+    except StorageKitError:
+        raise
+    except OSError as err:
+        hint = (
+            "; check that the server is running and that host and port are right"
+            if isinstance(err, (ConnectionError, TimeoutError))
+            else ""
+        )
+        raise StorageKitError(
+            f"cannot open {loc.shown}: {type(err).__name__}: {err}{hint}"
+        ) from err
+
+
+def driver_url(url: str) -> str:
     """Name psycopg2 in a bare ``postgresql://`` URL when psycopg (3), SQLAlchemy's default
-    driver, is missing but psycopg2 is installed."""
+    driver, is missing but psycopg2 is installed; other URLs are returned as they are."""
     import importlib.util
 
     if not url.startswith(("postgresql://", "postgres://")):
