@@ -75,6 +75,16 @@ def write_certificate(certificate: dict[str, Any], out: Path) -> list[Path]:
     return [json_path, md_path, out / "certificate.junit.xml"]
 
 
+def _replay(cert: dict[str, Any]) -> str:
+    """The command that runs this certification again with the same seed."""
+    backend = cert["backend"]
+    target = f"'{backend['under_test']}'"
+    if backend["kind"] == "factory":
+        target = f"--factory {target}"
+    quick = " --quick" if cert["mode"].startswith("quick") else ""
+    return f"osk certify {target}{quick} --seed {cert.get('seed')}"
+
+
 def markdown(cert: dict[str, Any]) -> str:
     """A summary a person can read."""
     backend, versions_ = cert["backend"], cert["versions"]
@@ -85,8 +95,8 @@ def markdown(cert: dict[str, Any]) -> str:
         f"**Result: {cert['result'].upper()}** ({cert['mode']}), {cert['created']}",
         "",
         f"- Under test: `{backend['under_test']}` ({backend['kind']})",
-        f"- Seed: {cert.get('seed')} (the kill points and model sequences; replay with "
-        f"`osk certify ... --seed {cert.get('seed')}`)",
+        f"- Seed: {cert.get('seed')} (the kill points and model sequences; replay: "
+        f"`{_replay(cert)}`)",
         f"- Claimed capabilities: {', '.join(claimed)}",
         f"- Versions: spec {versions_['spec_version']}, optuna-storage-kit "
         f"{versions_['optuna_storage_kit']}, osk-conformance {versions_['osk_conformance']}, "

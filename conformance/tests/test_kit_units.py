@@ -160,7 +160,7 @@ def test_certificate_names_skips_and_failures() -> None:
     text = markdown(json.loads(json.dumps(cert, default=str)))
     assert "durability: x does not claim y" in text
     assert "candidate != reference" in text and "random_5000" in text
-    assert cert["seed"] == 1234 and "--seed 1234" in text
+    assert cert["seed"] == 1234 and "osk certify 'optuna+memory://' --quick --seed 1234" in text
 
 
 def test_cli_needs_exactly_one_target() -> None:
