@@ -79,7 +79,10 @@ class _PostImportFinder:
                 original(module)
             finally:
                 vars(loader).pop("exec_module", None)
-            finder.done(fullname, module)
+            try:
+                finder.done(fullname, module)
+            except Exception as err:  # the module is imported: never fail its import now
+                _debug(f"cannot teach {fullname} optuna+ URLs; it is left as it was", err)
 
         loader.exec_module = exec_module  # type: ignore[method-assign,union-attr]
         return spec

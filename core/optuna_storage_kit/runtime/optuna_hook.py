@@ -32,7 +32,7 @@ from typing import Any, TypeGuard
 
 from optuna_storage_kit.runtime.urls import PREFIX
 
-__all__ = ["TESTED_VERSIONS", "install", "patch"]
+__all__ = ["TESTED_VERSIONS", "install", "patch", "wrapped"]
 
 _logger = logging.getLogger("optuna_storage_kit")
 
