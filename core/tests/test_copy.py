@@ -295,3 +295,20 @@ def test_replacing_keeps_a_complete_copy_when_the_final_write_fails() -> None:
     [kept] = [s.study_name for s in dst.get_all_studies()]
     assert kept.startswith("s.osk-copy-") and repr(kept) in str(raised.value)
     assert study_view(dst, kept)["trials"] == study_view(src, "s")["trials"]
+
+
+def test_copy_reads_its_source_without_writing(
+    osk_cmd: OskCmd, one_error_line: Callable[..., str], tmp_path: Path, pg_url: str
+) -> None:
+    """SRC opens read-only: a database without Optuna's schema gets no tables."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("CREATE TABLE customers (id integer)"))
+    line = one_error_line(osk_cmd("copy", pg_url, str(tmp_path / "dst.log"), check=False))
+    assert "holds no Optuna storage" in line
+    with engine.connect() as connection:
+        assert sqlalchemy.inspect(connection).get_table_names() == ["customers"]
+    engine.dispose()
+    assert not (tmp_path / "dst.log").exists()

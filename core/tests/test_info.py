@@ -96,12 +96,20 @@ def test_info_on_a_missing_kit_store_creates_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def to_wal(path: Path) -> None:
+    """Switch a SQLite file to WAL mode (as our SQLite backend keeps its files), in a child."""
+    code = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL')"
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=600)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "sqlite-wal", "journal"])
 def test_info_reads_optuna_files_without_changing_a_byte(
     osk_cmd: OskCmd, tmp_path: Path, kind: str
 ) -> None:
-    where = f"sqlite:///{tmp_path}/s.db" if kind == "sqlite" else str(tmp_path / "s.log")
+    where = str(tmp_path / "s.log") if kind == "journal" else f"sqlite:///{tmp_path}/s.db"
     write_study(where)
+    if kind == "sqlite-wal":
+        to_wal(tmp_path / "s.db")
     before = digest(tmp_path)
     out = osk_cmd("info", where).stdout
     assert digest(tmp_path) == before

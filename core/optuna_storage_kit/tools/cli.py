@@ -305,7 +305,7 @@ def copy(src: str, dst: str, studies: tuple[str, ...], overwrite: bool) -> None:
     source, target = _any_storage.classify(src), _any_storage.classify(dst)
     if source.same_store(target):
         raise osk.StorageKitError("SRC and DST are the same storage; give another DST")
-    src_storage = _any_storage.open_any(source, must_exist=True)
+    src_storage = _any_storage.open_source(source)
     dst_storage = _any_storage.open_any(target)
     with output.progress() as progress:
         results = _copy.copy_studies(

@@ -27,7 +27,15 @@ from optuna_storage_kit.errors import StorageKitError
 from optuna_storage_kit.runtime.open import open_storage
 from optuna_storage_kit.runtime.urls import PREFIX, mask_url
 
-__all__ = ["JOURNAL_SUFFIXES", "Location", "classify", "driver_url", "open_any", "open_kit"]
+__all__ = [
+    "JOURNAL_SUFFIXES",
+    "Location",
+    "classify",
+    "driver_url",
+    "open_any",
+    "open_kit",
+    "open_source",
+]
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -163,6 +171,27 @@ def open_any(
             f"cannot open {loc.shown} with Optuna's RDBStorage: {type(err).__name__}: "
             f"{message.splitlines()[0] if message else ''}"
         ) from None
+
+
+def open_source(location: str | Location) -> BaseStorage:
+    """Open a storage to read from (``osk copy``'s SRC): read-only wherever it can be (Optuna's
+    own storages, backends that claim ``read_only``), else an existing store as it is.
+
+    Raises:
+        StoreNotFoundError: The store does not exist.
+        StorageKitError: It cannot be opened.
+    """
+    loc = classify(location) if isinstance(location, str) else location
+    if loc.kind != "osk" or _claims_read_only(loc):
+        return open_any(loc, read_only=True)
+    return open_any(loc, must_exist=True)
+
+
+def _claims_read_only(loc: Location) -> bool:
+    from optuna_storage_kit.runtime.registry import get_registry
+    from optuna_storage_kit.runtime.urls import StorageURL
+
+    return get_registry().backend_for(StorageURL(loc.target).scheme).capabilities.read_only
 
 
 def open_kit(loc: Location, **options: Any) -> BaseStorage:

@@ -8,7 +8,8 @@
 * Optuna's own RDB URLs open with ``RDBStorage`` only after the database is seen to hold
   Optuna's schema (so ``RDBStorage`` neither creates tables nor stamps versions), with
   ``skip_table_creation``, and on an engine that cannot write where the dialect allows it:
-  SQLite opens the file with ``mode=ro``, Postgres runs read-only transactions.
+  SQLite opens the file with ``mode=ro`` (and ``immutable=1`` for a WAL-mode file without a
+  ``-wal`` file, which ``mode=ro`` alone would create), Postgres runs read-only transactions.
 * Optuna's journal files open only if they exist, behind a journal backend that refuses
   every append.
 """
@@ -79,7 +80,9 @@ def _open_journal(loc: Location) -> BaseStorage:
 
     path = pathlib.Path(loc.target).expanduser()
     if not path.is_file():
-        raise StoreNotFoundError(f"{loc.shown}: no such journal file; check the path")
+        raise StoreNotFoundError(
+            f"{loc.shown}: no such file {str(path)!r} (a journal); check the path"
+        )
 
     class ReadOnlyJournal(BaseJournalBackend):
         """Optuna's journal file, read only: every append raises."""
@@ -128,9 +131,23 @@ def _sqlite_read_only(loc: Location, url: Any) -> Any:
         return url  # an in-memory database: nothing outlives the process
     path = pathlib.Path(database).expanduser().resolve()
     if not path.is_file():
-        raise StoreNotFoundError(f"{loc.shown}: no such SQLite file {str(path)!r}; check the path")
-    uri = "file:" + urllib.parse.quote(str(path))
-    return url.set(database=uri, query={**url.query, "mode": "ro", "uri": "true"})
+        raise StoreNotFoundError(
+            f"{loc.shown}: no such file {str(path)!r} (a SQLite database); check the path"
+        )
+    query = {**url.query, "mode": "ro", "uri": "true"}
+    if _is_wal(path) and not pathlib.Path(f"{path}-wal").exists():
+        # Everything is in the file itself. A read-only connection to a WAL database would
+        # still create the -wal and -shm files beside it (and fail where it cannot); an
+        # immutable one reads the file alone.
+        query["immutable"] = "1"
+    return url.set(database="file:" + urllib.parse.quote(str(path)), query=query)
+
+
+def _is_wal(path: pathlib.Path) -> bool:
+    """Whether the SQLite file's header says WAL mode (read and write versions 2)."""
+    with path.open("rb") as f:
+        header = f.read(20)
+    return len(header) == 20 and header[18:20] == b"\x02\x02"
 
 
 def _check_optuna_schema(loc: Location, url: str, kwargs: dict[str, Any]) -> None:
