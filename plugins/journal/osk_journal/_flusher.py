@@ -19,6 +19,7 @@ import os
 import threading
 import weakref
 
+from optuna_storage_kit.toolkit import lifecycle
 from osk_journal._errors import JournalSyncError, sync_error
 
 __all__ = ["Flusher"]
@@ -44,6 +45,11 @@ class Flusher:
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        # Interpreter exit (and fork) make the pending fsync. The flusher, not its journal, is
+        # tracked: a collected journal hands its flusher to a deferred stop(), which exit
+        # must wait for, or a failure of its fsync would go unreported.
+        lifecycle.track(self, flush=Flusher.flush_at_exit, after_fork_in_child=Flusher.abandon)
 
     def poke(self) -> None:
         """Note a write; the thread fsyncs it within ``interval`` seconds."""
@@ -73,14 +79,6 @@ class Flusher:
             else:
                 self.fsyncs += 1
 
-    def failed(self, cause: OSError) -> JournalSyncError:
-        """Keep the failure of an fsync made elsewhere (a synchronous one) and return it."""
-        error = sync_error(self.path, cause, None)
-        error.__cause__ = cause
-        if self.error is None:
-            self.error = error
-        return error
-
     def check(self) -> None:
         """Raise the kept fsync failure, if any: the journal's durability is unknown."""
         if self.error is not None:
@@ -98,6 +96,7 @@ class Flusher:
                 self.fd = -1
         self._stop.set()
         self._dirty.set()  # wake the thread so it exits
+        lifecycle.untrack(self)
         self.check()
 
     def abandon(self) -> None:
@@ -106,12 +105,20 @@ class Flusher:
             os.close(self.fd)
         self.fd = -1
 
+    def flush_at_exit(self) -> None:
+        """:meth:`flush` and :meth:`report_once`: at interpreter exit and before a fork."""
+        if os.getpid() == self._pid:
+            self.flush()
+            self.report_once()
+
     def report_once(self) -> None:
-        """Log a kept fsync failure at error level, the first time only (at interpreter exit,
-        where nothing can raise to the caller)."""
-        if self.error is not None and not self._reported:
+        """Log a kept fsync failure at error level, the first time only (where nothing can
+        raise to a caller: interpreter exit, a collected journal)."""
+        with self._mutex:
+            if self.error is None or self._reported:
+                return
             self._reported = True
-            _logger.error("%s", self.error)
+        _logger.error("%s", self.error)
 
     def stop_quietly(self) -> None:
         """:meth:`stop`, logging a failure instead of raising it (a collected journal)."""

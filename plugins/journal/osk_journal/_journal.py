@@ -112,11 +112,11 @@ class Journal:
         if not self.read_only and self.fsync_policy == "interval":
             self._flusher = Flusher(self.fd, self.fsync_interval, self.path)
         # Garbage collection closes the file and makes the pending fsync, deferred (never in
-        # the finalizer); interpreter exit makes the pending fsync (the OS closes the file).
+        # the finalizer); the flusher makes the pending fsync at interpreter exit.
         self._finalizer = weakref.finalize(self, release_later, self.fd, self._flusher, self._pid)
         self._finalizer.atexit = False
         lifecycle.track(
-            self, flush=Journal._sync_pending, after_fork_in_child=Journal._forget_parent
+            self, flush=Journal._nothing_buffered, after_fork_in_child=Journal._forget_parent
         )
 
     def _load(self) -> None:
@@ -165,14 +165,8 @@ class Journal:
             self._flusher.abandon()  # the parent fsyncs its own writes
             self._flusher = None
 
-    def _sync_pending(self) -> None:
-        """At interpreter exit (and before a fork): make the pending background fsync. A
-        failed fsync is logged at error level, once; close() and writes raise it."""
-        flusher = self._flusher
-        if flusher is None or self.fd < 0 or os.getpid() != self._pid:
-            return
-        flusher.flush()
-        flusher.report_once()
+    def _nothing_buffered(self) -> None:
+        """Write-through: nothing waits for an exit (the flusher makes the pending fsync)."""
 
     def close(self) -> None:
         """fsync what the ``interval`` policy has not yet, and close the file. Idempotent.

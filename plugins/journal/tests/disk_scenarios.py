@@ -66,6 +66,16 @@ def _error(err: BaseException) -> dict[str, Any]:
     return {"type": type(err).__name__, "errno": getattr(err, "errno", None), "text": str(err)}
 
 
+def _attempt(seen: dict[str, Any], key: str, call: Any, *args: Any) -> bool:
+    """Call ``call(*args)``; note what it raised under ``key``. Return whether it raised."""
+    try:
+        call(*args)
+    except Exception as err:
+        seen[key] = _error(err)
+        return True
+    return False
+
+
 def _fill_page_cache(storage: Any) -> int:
     sid = storage.create_new_study([StudyDirection.MINIMIZE], "s")
     tid: int = storage.create_new_trial(sid)
@@ -95,15 +105,9 @@ def fsync_next_write(workdir: str) -> dict[str, Any]:
         time.sleep(0.01)
     else:
         return seen
-    try:
-        storage.set_trial_state_values(tid, TrialState.COMPLETE, [1.0])
-    except Exception as err:
-        seen["again"] = _error(err)
+    _attempt(seen, "again", storage.set_trial_state_values, tid, TrialState.COMPLETE, [1.0])
     seen["reads"] = len(storage.get_trial(tid).user_attrs)
-    try:
-        storage.close()
-    except Exception as err:
-        seen["close"] = _error(err)
+    _attempt(seen, "close", storage.close)
     return seen
 
 
@@ -113,10 +117,7 @@ def fsync_close(workdir: str) -> dict[str, Any]:
     storage = osk.open_storage(_url(path, fsync_interval=600))
     _fill_page_cache(storage)
     seen: dict[str, Any] = {}
-    try:
-        storage.close()
-    except Exception as err:
-        seen["close"] = _error(err)
+    _attempt(seen, "close", storage.close)
     return seen
 
 
@@ -126,34 +127,14 @@ def fsync_commit(workdir: str) -> dict[str, Any]:
     storage = osk.open_storage(_url(path, fsync="commit"))
     tid = _fill_page_cache(storage)
     seen: dict[str, Any] = {}
-    try:
-        storage.set_trial_state_values(tid, TrialState.COMPLETE, [1.0])
-    except Exception as err:
-        seen["error"] = _error(err)
+    _attempt(seen, "error", storage.set_trial_state_values, tid, TrialState.COMPLETE, [1.0])
     size = os.path.getsize(path)
-    try:
-        storage.create_new_trial(0)
-    except Exception as err:
-        seen["again"] = _error(err)
-        seen["unchanged"] = os.path.getsize(path) == size
+    _attempt(seen, "again", storage.create_new_trial, 0)
+    seen["unchanged"] = os.path.getsize(path) == size
     return seen
 
 
-EXITING_CHILD = """
-import logging, sys
-import optuna_storage_kit as osk
-from optuna.study._study_direction import StudyDirection
-logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-storage = osk.open_storage(sys.argv[1])
-sid = storage.create_new_study([StudyDirection.MINIMIZE], "s")
-tid = storage.create_new_trial(sid)
-for i in range(6):
-    storage.set_trial_user_attr(tid, f"big{i}", "x" * (1 << 20))
-print("written", flush=True)
-"""
-
-
-COLLECTED_CHILD = """
+CHILD = """
 import gc, logging, sys
 import optuna_storage_kit as osk
 from optuna_storage_kit.toolkit import lifecycle
@@ -164,29 +145,33 @@ sid = storage.create_new_study([StudyDirection.MINIMIZE], "s")
 tid = storage.create_new_trial(sid)
 for i in range(6):
     storage.set_trial_user_attr(tid, f"big{i}", "x" * (1 << 20))
-del storage
-gc.collect()  # the finalizer only defers the closing (and its fsync) to the toolkit's thread
-lifecycle.flush_all()  # wait for the deferred calls
-print("still running", file=sys.stderr, flush=True)
+print("written", flush=True)
+if sys.argv[2] == "collect":
+    del storage
+    gc.collect()  # the finalizer only defers the closing (and its fsync) to the toolkit's thread
+    lifecycle.flush_all()  # wait for the deferred calls
+    print("still running", file=sys.stderr, flush=True)
 """
+"""Writes 6 MiB to a journal, then returns normally (``exit``) or lets the storage be
+collected and goes on (``collect``)."""
 
 
 def fsync_gc(workdir: str) -> dict[str, Any]:
     """A storage is collected while the process goes on: its closing, with the pending fsync,
     is deferred out of the finalizer, and the failed fsync is logged at error level."""
-    return _child(workdir, COLLECTED_CHILD)
+    return _child(workdir, "collect")
 
 
 def fsync_exit(workdir: str) -> dict[str, Any]:
     """A process writes and returns normally, without close(): its pending background fsync
     runs at interpreter exit, and its failure is logged at error level."""
-    return _child(workdir, EXITING_CHILD)
+    return _child(workdir, "exit")
 
 
-def _child(workdir: str, code: str) -> dict[str, Any]:
+def _child(workdir: str, how: str) -> dict[str, Any]:
     path = os.path.join(_thin_ext4(workdir), "study.log")
     child = subprocess.run(
-        [sys.executable, "-c", code, _url(path, fsync_interval=600)],
+        [sys.executable, "-c", CHILD, _url(path, fsync_interval=600), how],
         capture_output=True,
         text=True,
         timeout=300,

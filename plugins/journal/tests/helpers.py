@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
+from typing import Any
 
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
@@ -59,3 +63,30 @@ def snapshot_of(storage: BaseStorage) -> dict[str, object]:
 def soon(seconds: float = 4.0) -> float:
     """A moment a little in the future, for workers to start writing together."""
     return time.time() + seconds
+
+
+NOBODY = 65534
+
+
+def as_nobody(scenario: Callable[..., None], *args: Any) -> None:
+    """Run ``scenario(*args)`` as an unprivileged user: root may write any file, so as root
+    (CI) it runs in a forked child that drops to ``nobody`` first; its failure fails here."""
+    if os.geteuid() != 0:
+        scenario(*args)
+        return
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    child = context.Process(target=_unprivileged, args=(scenario, args, errors))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0, errors.get(timeout=5) if not errors.empty() else child
+
+
+def _unprivileged(scenario: Callable[..., None], args: tuple[Any, ...], errors: Any) -> None:
+    try:
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        scenario(*args)
+    except BaseException:
+        errors.put(traceback.format_exc())
+        raise

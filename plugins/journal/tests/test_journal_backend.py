@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.queues
 import os
 import pickle
 import shutil
 import tempfile
-import traceback
 import types
 
 import optuna
@@ -175,33 +172,12 @@ def _read_only_scenario(directory: str) -> None:
         reader.create_new_trial(sid)
 
 
-def _unprivileged_child(directory: str, errors: multiprocessing.queues.Queue[str]) -> None:
-    try:
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        _read_only_scenario(directory)
-    except BaseException:
-        errors.put(traceback.format_exc())
-        raise
-
-
-NOBODY = 65534
-
-
-def test_read_only_journal_reads_but_refuses_writes() -> None:
-    # Root may write any file, so as root (CI) the scenario runs in a forked child that
-    # drops to ``nobody`` first, in a directory of its own under /tmp.
+def test_read_only_journal_reads_but_refuses_writes(helpers: types.ModuleType) -> None:
+    # In a directory of its own under /tmp, owned by the user the scenario runs as.
     directory = tempfile.mkdtemp(prefix="osk-ro-")
     try:
-        if os.geteuid() != 0:
-            _read_only_scenario(directory)
-            return
-        os.chown(directory, NOBODY, NOBODY)
-        context = multiprocessing.get_context("fork")
-        errors = context.Queue()
-        child = context.Process(target=_unprivileged_child, args=(directory, errors))
-        child.start()
-        child.join(120)
-        assert child.exitcode == 0, errors.get(timeout=5) if not errors.empty() else child
+        if os.geteuid() == 0:
+            os.chown(directory, helpers.NOBODY, helpers.NOBODY)
+        helpers.as_nobody(_read_only_scenario, directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -75,20 +75,29 @@ def test_torn_last_line_is_ignored_then_repaired(
     assert helpers.snapshot_of(reference) == helpers.snapshot_of(ours)
 
 
+def _damaged_study_with_heartbeats(
+    path: str, helpers: types.ModuleType, bad_index: int, garbage: bytes
+) -> list[bytes]:
+    """A study of 6 trials, each with a heartbeat, whose line ``bad_index`` is replaced by
+    ``garbage``; return the lines written."""
+    _write_study(path, helpers)
+    beating = osk.open_storage(helpers.url(path), heartbeat_interval=60)
+    for trial_id in range(6):
+        beating.record_heartbeat(trial_id)
+    lines = _lines(path)
+    lines[bad_index] = garbage
+    with open(path, "wb") as f:
+        f.write(b"".join(lines))
+    return lines
+
+
 @pytest.mark.parametrize("garbage", [b"{not json}\n", b"\n", b'{"no_op_code":1}\n', b"[1,2]\n"])
 def test_corrupt_record_reports_offset_and_recovery(
     journal_path: str, helpers: types.ModuleType, garbage: bytes
 ) -> None:
-    _write_study(journal_path, helpers)
-    beating = osk.open_storage(helpers.url(journal_path), heartbeat_interval=60)
-    for trial_id in range(6):
-        beating.record_heartbeat(trial_id)
-    lines = _lines(journal_path)
     bad_index = 9
+    lines = _damaged_study_with_heartbeats(journal_path, helpers, bad_index, garbage)
     offset = sum(len(line) for line in lines[:bad_index])
-    lines[bad_index] = garbage
-    with open(journal_path, "wb") as f:
-        f.write(b"".join(lines))
     with pytest.raises(JournalCorruptError) as info:
         osk.open_storage(helpers.url(journal_path))
     assert info.value.offset == offset
@@ -117,14 +126,8 @@ def test_corrupt_record_reports_offset_and_recovery(
 def test_truncating_recovery_forgets_heartbeats_of_dropped_trials(
     journal_path: str, helpers: types.ModuleType
 ) -> None:
-    _write_study(journal_path, helpers)
-    beating = osk.open_storage(helpers.url(journal_path), heartbeat_interval=60)
-    for trial_id in range(6):
-        beating.record_heartbeat(trial_id)
-    lines = _lines(journal_path)
-    lines[7] = b"garbage\n"  # trial 2's creation: keeping what follows is refused
-    with open(journal_path, "wb") as f:
-        f.write(b"".join(lines))
+    # Line 7 creates trial 2: keeping what follows it is refused.
+    _damaged_study_with_heartbeats(journal_path, helpers, 7, b"garbage\n")
     with pytest.raises(JournalRecoveryError, match="refers to trial id 2"):
         recover(journal_path)
     summary = recover(journal_path, truncate=True).summary()

@@ -86,7 +86,7 @@ def test_failed_fsync_of_a_commit_raises_then_refuses(tmp_path: Any) -> None:
 def test_failed_fsync_at_interpreter_exit_is_logged_as_an_error(tmp_path: Any) -> None:
     seen = _scenario("fsync-exit", str(tmp_path))
     assert seen["stdout"] == "written\n"
-    expected = f"ERROR osk_journal: fsync of journal '{tmp_path}/ext4/study.log' failed"
+    expected = f"ERROR osk_journal [MainThread]: fsync of journal '{tmp_path}/ext4/study.log'"
     assert expected in seen["stderr"], seen["stderr"]
 
 

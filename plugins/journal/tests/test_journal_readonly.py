@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import multiprocessing
-import multiprocessing.queues
 import os
 import re
 import shutil
 import tempfile
-import traceback
 import types
 
 import optuna
@@ -25,7 +22,6 @@ from optuna_storage_kit.tools.cli import get_cli
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
-NOBODY = 65534
 TORN = b'{"op_code":4,"worker_id":"dead","study_id":0,"datetime_st'
 
 
@@ -93,17 +89,7 @@ def test_mode_ro_creates_and_changes_nothing_as_root(tmp_path: os.PathLike[str])
     assert _tree(directory) == before
 
 
-def _unprivileged_child(path: str, errors: multiprocessing.queues.Queue[str]) -> None:
-    try:
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        _inspect(path)
-    except BaseException:
-        errors.put(traceback.format_exc())
-        raise
-
-
-def test_mode_ro_in_a_read_only_directory_as_nobody() -> None:
+def test_mode_ro_in_a_read_only_directory_as_nobody(helpers: types.ModuleType) -> None:
     """The journal and its heartbeat file belong to root, in a directory nobody may read but
     not write: a forked child that dropped to ``nobody`` inspects it; no byte changes."""
     directory = tempfile.mkdtemp(prefix="osk-ro-")
@@ -113,15 +99,7 @@ def test_mode_ro_in_a_read_only_directory_as_nobody() -> None:
         assert os.path.exists(path + ".heartbeat")
         os.chmod(directory, 0o555)
         before = _tree(directory)
-        if os.geteuid() != 0:
-            _inspect(path)
-        else:
-            context = multiprocessing.get_context("fork")
-            errors = context.Queue()
-            child = context.Process(target=_unprivileged_child, args=(path, errors))
-            child.start()
-            child.join(120)
-            assert child.exitcode == 0, errors.get(timeout=5) if not errors.empty() else child
+        helpers.as_nobody(_inspect, path)
         assert _tree(directory) == before
     finally:
         os.chmod(directory, 0o755)
