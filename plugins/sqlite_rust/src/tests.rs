@@ -41,7 +41,7 @@ impl TempDb {
         TempDb(dir.join("study.db"))
     }
     fn open(&self) -> Store {
-        let s = Store::open(self.0.to_str().unwrap(), 10.0, Sync::Normal).unwrap();
+        let s = Store::open(self.0.to_str().unwrap(), 10.0, Sync::Normal, false).unwrap();
         s.ensure_schema(&ddl(), &want()).unwrap();
         s
     }
@@ -75,7 +75,7 @@ fn schema_is_created_once_and_versions_read_back() {
 #[test]
 fn foreign_tables_are_refused() {
     let t = TempDb::new("foreign");
-    let s = Store::open(t.0.to_str().unwrap(), 5.0, Sync::Normal).unwrap();
+    let s = Store::open(t.0.to_str().unwrap(), 5.0, Sync::Normal, false).unwrap();
     s.db.write("test", |db| {
         db.exec("CREATE TABLE other (x INTEGER)", []).map(|_| ())
     })
@@ -164,7 +164,7 @@ fn numbers_are_unique_across_connections() {
         .map(|_| {
             let path = t.0.clone();
             std::thread::spawn(move || {
-                let mut s = Store::open(path.to_str().unwrap(), 30.0, Sync::Normal).unwrap();
+                let mut s = Store::open(path.to_str().unwrap(), 30.0, Sync::Normal, false).unwrap();
                 (0..25)
                     .map(|_| {
                         let (id, n, _) = s.create_trial(study, None).unwrap();
@@ -335,7 +335,7 @@ fn locked_database_waits_then_reports_clearly() {
     let s = t.open();
     let blocker = rusqlite::Connection::open(&t.0).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let impatient = Store::open(t.0.to_str().unwrap(), 0.3, Sync::Normal).unwrap();
+    let impatient = Store::open(t.0.to_str().unwrap(), 0.3, Sync::Normal, false).unwrap();
     let err = impatient.create_study("x", &mins()).unwrap_err();
     assert!(err.to_string().contains("stayed locked"), "{err}");
     blocker.execute_batch("ROLLBACK").unwrap();
