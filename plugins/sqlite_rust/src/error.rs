@@ -76,8 +76,8 @@ fn cause(err: &rusqlite::Error, errno: i32) -> String {
     };
     match e.code {
         _ if errno == ENOSPC || errno == EDQUOT || e.code == ErrorCode::DiskFull => format!(
-            "disk full: no space left on the device{os}; nothing of this write was stored. \
-             Free space, then retry"
+            "disk full: no space left on the device{os}; what was being written is not \
+             stored (everything committed before is intact): free space, then retry"
         ),
         ErrorCode::ReadOnly => format!(
             "the file is read-only{os}: it or its directory is not writable by this user; \

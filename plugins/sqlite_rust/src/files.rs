@@ -35,7 +35,9 @@ pub fn read_only_uri(path: &str) -> Result<String> {
         )));
     }
     let params = if is_wal_mode(path)? {
-        let wal = std::fs::metadata(format!("{path}-wal")).map(|m| m.len()).ok();
+        let wal = std::fs::metadata(format!("{path}-wal"))
+            .map(|m| m.len())
+            .ok();
         let shm = Path::new(&format!("{path}-shm")).exists();
         match (wal, shm) {
             (None, _) | (Some(0), false) => "immutable=1",

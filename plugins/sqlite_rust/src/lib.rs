@@ -126,9 +126,12 @@ fn raise(cls: PyResult<Bound<'_, PyAny>>, message: String) -> PyErr {
 /// The Python exception for `err` on the file at `path`.
 fn to_py(err: StoreError, path: &str) -> PyErr {
     Python::with_gil(|py| {
-        let classes = CLASSES.get(py).expect("_native defines its classes at import");
+        let classes = CLASSES
+            .get(py)
+            .expect("_native defines its classes at import");
         let of = |c: &Py<PyType>| Ok(c.bind(py).clone().into_any());
-        let import = |module: &str, name: &str| class(py, module, name).map(|c| c.into_bound(py).into_any());
+        let import =
+            |module: &str, name: &str| class(py, module, name).map(|c| c.into_bound(py).into_any());
         match err {
             StoreError::NotFound(m) => PyKeyError::new_err(m),
             StoreError::Invalid(m) => PyValueError::new_err(m),
@@ -322,11 +325,7 @@ impl NativeStore {
             return;
         }
         py.allow_threads(|| {
-            let store = self
-                .inner
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
+            let store = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(store) = store {
                 store.close();
             }

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import final
+
 from optuna.exceptions import StorageInternalError
+from typing_extensions import Self
 
 from optuna_storage_kit.errors import StorageKitError
+
+__all__ = [
+    "SQLITE_VERSION",
+    "DiskFullError",
+    "NativeStore",
+    "SchemaMismatchError",
+    "SqliteStorageError",
+    "StoreClosedError",
+]
 
 SQLITE_VERSION: str
 
@@ -28,15 +40,16 @@ _TrialRecord = tuple[
     _Attrs,
 ]
 
+@final
 class NativeStore:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str,
         timeout: float = 60.0,
         synchronous: str = "normal",
         write_behind: bool = True,
         read_only: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
     def close(self) -> None: ...
     def checkpoint(self) -> bool: ...
     def counters(self) -> tuple[int, int]: ...
