@@ -236,6 +236,28 @@ def test_deferred_calls_pending_at_exit_still_run(tmp_path: Path) -> None:
     assert lines(tmp_path / "out.txt") == ["buffered when collected"]
 
 
+def test_a_deferred_call_running_at_exit_is_waited_for(tmp_path: Path) -> None:
+    result = run_child(
+        tmp_path,
+        """
+        import time
+        slow = Engine.flush
+
+        def slow_flush(self):
+            time.sleep(1.0)  # the worker runs it while the main thread exits
+            slow(self)
+
+        Engine.flush = slow_flush
+        s = Buffered(sys.argv[1])
+        s.write("written by a slow deferred flush")
+        del s
+        time.sleep(0.2)  # the worker has taken the call
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert lines(tmp_path / "out.txt") == ["written by a slow deferred flush"]
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_children_of_each_start_method_keep_the_hooks(tmp_path: Path, method: str) -> None:
     result = run_child(

@@ -74,6 +74,9 @@ class _State:
         self.entries: dict[int, _Entry] = {}
         # deque.append/popleft are atomic: a finalizer may append without taking any lock.
         self.deferred: collections.deque[Callable[[], None]] = collections.deque()
+        # Held while a deferred call runs: at exit, the main thread waits here for the call the
+        # worker is running (the process would otherwise end in the middle of it).
+        self.running = threading.RLock()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.worker: threading.Thread | None = None
@@ -136,7 +139,7 @@ def defer(fn: Callable[[], None]) -> None:
 
     Safe to call from a finalizer (``weakref.finalize``, ``__del__``): it takes no lock and
     never blocks. Deferred calls still pending at interpreter exit run then, before the tracked
-    storages are flushed. Errors are logged.
+    storages are flushed, and a call running at that moment is waited for. Errors are logged.
     """
     state = _state
     state.deferred.append(fn)
@@ -176,14 +179,15 @@ def _call(hook: Callable[[Any], None], owner: object, what: str) -> None:
 
 def _drain(state: _State) -> None:
     while True:
-        try:
-            fn = state.deferred.popleft()
-        except IndexError:
-            return
-        try:
-            fn()
-        except Exception:
-            _logger.exception("optuna-storage-kit: deferred call %r failed", fn)
+        with state.running:
+            try:
+                fn = state.deferred.popleft()
+            except IndexError:
+                return
+            try:
+                fn()
+            except Exception:
+                _logger.exception("optuna-storage-kit: deferred call %r failed", fn)
 
 
 def _work(state: _State) -> None:

@@ -6,11 +6,14 @@
 //! the overall timeout: "database is locked" reaches the caller only after that.
 
 use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, Params, Row};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Params, Row, MAIN_DB};
 
 use crate::error::{is_busy, Context, Result, StoreError};
+use crate::files;
 
 /// How each commit reaches the disk (`PRAGMA synchronous`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +25,12 @@ pub enum Sync {
     Full,
 }
 
+/// What a failed statement was doing, until its transaction names it (`Db::retry`): the SQL
+/// text never reaches a message.
+const STATEMENT: &str = "running a statement";
+/// What `PRAGMA data_version` is for.
+const LOOKING: &str = "looking for other connections' writes";
+
 /// Page size of files this backend creates.
 const NEW_FILE_PAGE_SIZE: i64 = 1024;
 /// WAL size at which SQLite's automatic checkpoint runs.
@@ -30,34 +39,90 @@ const WAL_CHECKPOINT_BYTES: i64 = 4 << 20;
 /// A connection plus the deterministic counters the conformance kit reads.
 pub struct Db {
     conn: Connection,
+    path: String,
+    read_only: bool,
+    /// This process's key in [`OPEN_WRITERS`] (writable connections only).
+    writer_key: Option<(u32, PathBuf)>,
     timeout: Duration,
     statements: Cell<u64>,
     commits: Cell<u64>,
 }
 
+/// Writable connections open in this process, per file (keyed by process id too: a forked
+/// child inherits this table but not the parent's connections). When the last one of a file
+/// closes, its WAL is checkpointed into the database file, so the `.db` alone is the study.
+static OPEN_WRITERS: Mutex<Vec<((u32, PathBuf), usize)>> = Mutex::new(Vec::new());
+
+fn writers() -> std::sync::MutexGuard<'static, Vec<((u32, PathBuf), usize)>> {
+    OPEN_WRITERS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Db {
-    /// Open (creating if needed) the file at `path` in WAL mode.
-    pub fn open(path: &str, timeout: Duration, sync: Sync) -> Result<Db> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).ctx("opening the database file")?;
+    /// Open the file at `path`: for writing (created if needed, switched to WAL mode), or
+    /// read-only, changing no byte of it or its directory (see `files.rs`).
+    pub fn open(path: &str, timeout: Duration, sync: Sync, read_only: bool) -> Result<Db> {
+        let conn = if read_only {
+            let uri = files::read_only_uri(path)?;
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            Connection::open_with_flags(uri, flags).ctx("opening the database file")?
+        } else {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            Connection::open_with_flags(path, flags).ctx("opening the database file")?
+        };
         // Per-attempt wait inside SQLite; `retry` loops over attempts until `timeout`.
         conn.busy_timeout(timeout.min(Duration::from_secs(2)))
             .ctx("setting the busy timeout")?;
         conn.set_prepared_statement_cache_capacity(64);
-        // A new file gets 1 KiB pages: a trial's commit writes ~7 WAL frames, and smaller
-        // frames cost less to checksum and copy (rows here are small). Existing files keep
-        // theirs (the pragma does nothing on a database that has content).
-        conn.execute_batch(&format!("PRAGMA page_size={NEW_FILE_PAGE_SIZE}"))
-            .ctx("setting the page size")?;
-        let db = Db {
+        let mut db = Db {
             conn,
+            path: path.to_string(),
+            read_only,
+            writer_key: None,
             timeout,
             statements: Cell::new(0),
             commits: Cell::new(0),
         };
-        db.retry("switching the database to WAL mode", |db| {
+        if read_only {
+            // Belt and braces: this connection refuses to write whatever is asked of it.
+            db.conn
+                .execute_batch("PRAGMA query_only=ON")
+                .ctx("making the connection read-only")?;
+        } else {
+            db.prepare_for_writing(sync)?;
+            let key = (
+                std::process::id(),
+                std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path)),
+            );
+            let mut open = writers();
+            match open.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => open.push((key.clone(), 1)),
+            }
+            db.writer_key = Some(key);
+        }
+        Ok(db)
+    }
+
+    /// WAL mode, the sync level and the checkpoint interval of a writable connection.
+    fn prepare_for_writing(&self, sync: Sync) -> Result<()> {
+        let path = &self.path;
+        if self.conn.is_readonly(MAIN_DB).unwrap_or(false) {
+            return Err(StoreError::Unusable(format!(
+                "cannot open {path} for writing: the file is not writable by this user; \
+                 to read it, open it with mode=ro (optuna+sqlite:///{path}?mode=ro)"
+            )));
+        }
+        // A new file gets 1 KiB pages: a trial's commit writes ~7 WAL frames, and smaller
+        // frames cost less to checksum and copy (rows here are small). Existing files keep
+        // theirs (the pragma does nothing on a database that has content).
+        self.conn
+            .execute_batch(&format!("PRAGMA page_size={NEW_FILE_PAGE_SIZE}"))
+            .ctx("setting the page size")?;
+        let switched = self.retry("switching the database to WAL mode", |db| {
             let mode: String = db
                 .conn
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -65,29 +130,100 @@ impl Db {
             if mode.eq_ignore_ascii_case("wal") {
                 Ok(())
             } else {
-                Err(StoreError::Invalid(format!(
+                Err(StoreError::Unusable(format!(
                     "cannot switch {path} to WAL mode (SQLite answered journal_mode={mode}); \
                      the file system may not support shared memory (NFS?): use a local disk"
                 )))
             }
-        })?;
+        });
+        match switched {
+            Err(StoreError::Sqlite(_, rusqlite::Error::SqliteFailure(e, _), _))
+                if matches!(e.code, ErrorCode::ReadOnly | ErrorCode::CannotOpen) =>
+            {
+                return Err(StoreError::Unusable(format!(
+                    "cannot open {path} for writing: SQLite keeps its -wal and -shm files \
+                     beside it, and its directory is not writable by this user; to read it, \
+                     open it with mode=ro (optuna+sqlite:///{path}?mode=ro)"
+                )))
+            }
+            other => other?,
+        }
         let level = match sync {
             Sync::Normal => "NORMAL",
             Sync::Full => "FULL",
         };
-        db.conn
+        self.conn
             .execute_batch(&format!("PRAGMA synchronous={level}"))
             .ctx("setting PRAGMA synchronous")?;
         // Checkpoint (copy the WAL into the database, with fsyncs) every ~4 MiB of WAL.
-        let page: i64 = db
+        let page: i64 = self
             .conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .ctx("reading the page size")?;
         let pages = (WAL_CHECKPOINT_BYTES / page.max(512)).max(1000);
-        db.conn
+        self.conn
             .execute_batch(&format!("PRAGMA wal_autocheckpoint={pages}"))
             .ctx("setting the checkpoint interval")?;
-        Ok(db)
+        Ok(())
+    }
+
+    /// Copy the WAL into the database file and truncate it (`wal_checkpoint(TRUNCATE)`), so
+    /// the `.db` file alone holds every commit. Returns false when other connections' reads
+    /// kept it from completing (it is then retried at the next close or exit). Read-only
+    /// connections do nothing.
+    pub fn checkpoint(&self) -> Result<bool> {
+        if self.read_only {
+            return Ok(true);
+        }
+        let busy: i64 = self.retry("checkpointing the WAL into the database file", |db| {
+            db.count();
+            db.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .ctx("checkpointing")
+        })?;
+        Ok(busy == 0)
+    }
+
+    /// Close the connection. The last writable connection of this process to the file
+    /// checkpoints first (see [`Db::checkpoint`]); a checkpoint that fails is not an error
+    /// (every commit is in the WAL, which SQLite reads back).
+    pub fn close(mut self) {
+        if self.unregister() {
+            let _ = self.checkpoint();
+        }
+    }
+
+    /// Forget this connection in [`OPEN_WRITERS`]; true if it was the file's last one.
+    fn unregister(&mut self) -> bool {
+        let Some(key) = self.writer_key.take() else {
+            return false;
+        };
+        let mut open = writers();
+        let Some(i) = open.iter().position(|(k, _)| *k == key) else {
+            return false;
+        };
+        open[i].1 -= 1;
+        if open[i].1 == 0 {
+            open.swap_remove(i);
+            return true;
+        }
+        false
+    }
+
+    /// The OS error SQLite saw last on this connection (for I/O failures only).
+    fn errno_of(&self, err: &StoreError) -> i32 {
+        match err {
+            StoreError::Sqlite(_, rusqlite::Error::SqliteFailure(e, _), _)
+                if matches!(
+                    e.code,
+                    ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::CannotOpen
+                ) =>
+            {
+                // SAFETY: the handle is valid while `self.conn` lives; the call only reads.
+                unsafe { rusqlite::ffi::sqlite3_system_errno(self.conn.handle()) }
+            }
+            _ => 0,
+        }
     }
 
     /// `(statements, commits)` executed so far by this connection.
@@ -102,8 +238,8 @@ impl Db {
     /// Execute one cached statement; return the number of changed rows.
     pub fn exec<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
         self.count();
-        let mut stmt = self.conn.prepare_cached(sql).ctx(sql)?;
-        stmt.execute(params).ctx(sql)
+        let mut stmt = self.conn.prepare_cached(sql).ctx(STATEMENT)?;
+        stmt.execute(params).ctx(STATEMENT)
     }
 
     /// Run a statement that returns at most one row.
@@ -114,10 +250,10 @@ impl Db {
         f: F,
     ) -> Result<Option<T>> {
         self.count();
-        let mut stmt = self.conn.prepare_cached(sql).ctx(sql)?;
-        let mut rows = stmt.query(params).ctx(sql)?;
-        match rows.next().ctx(sql)? {
-            Some(r) => Ok(Some(f(r).ctx(sql)?)),
+        let mut stmt = self.conn.prepare_cached(sql).ctx(STATEMENT)?;
+        let mut rows = stmt.query(params).ctx(STATEMENT)?;
+        match rows.next().ctx(STATEMENT)? {
+            Some(r) => Ok(Some(f(r).ctx(STATEMENT)?)),
             None => Ok(None),
         }
     }
@@ -130,9 +266,9 @@ impl Db {
         f: F,
     ) -> Result<Vec<T>> {
         self.count();
-        let mut stmt = self.conn.prepare_cached(sql).ctx(sql)?;
-        let rows = stmt.query_map(params, f).ctx(sql)?;
-        rows.collect::<rusqlite::Result<Vec<T>>>().ctx(sql)
+        let mut stmt = self.conn.prepare_cached(sql).ctx(STATEMENT)?;
+        let rows = stmt.query_map(params, f).ctx(STATEMENT)?;
+        rows.collect::<rusqlite::Result<Vec<T>>>().ctx(STATEMENT)
     }
 
     /// The rowid of the last insert on this connection.
@@ -146,9 +282,8 @@ impl Db {
         let mut stmt = self
             .conn
             .prepare_cached("PRAGMA data_version")
-            .ctx("data_version")?;
-        stmt.query_row([], |r| r.get(0))
-            .ctx("reading PRAGMA data_version")
+            .ctx(LOOKING)?;
+        stmt.query_row([], |r| r.get(0)).ctx(LOOKING)
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
@@ -166,19 +301,20 @@ impl Db {
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
                 Err(err) if is_busy(&err) => {
-                    return Err(StoreError::Sqlite(
-                        format!(
+                    return Err(err.doing(
+                        &format!(
                             "{what}: the database stayed locked by other writers for {:.0} s \
                              (raise the `timeout` option)",
                             self.timeout.as_secs_f64()
                         ),
-                        match err {
-                            StoreError::Sqlite(_, e) => e,
-                            _ => unreachable!(),
-                        },
+                        0,
                     ))
                 }
-                other => return other,
+                Err(err) => {
+                    let errno = self.errno_of(&err);
+                    return Err(err.doing(what, errno));
+                }
+                ok => return ok,
             }
         }
     }
@@ -186,6 +322,9 @@ impl Db {
     /// Run `f` in a write transaction (`BEGIN IMMEDIATE`), retried as a whole when locked.
     /// `f` must not change anything outside the database: it may run more than once.
     pub fn write<T>(&self, what: &str, mut f: impl FnMut(&Db) -> Result<T>) -> Result<T> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(what.to_string()));
+        }
         self.retry(what, |db| db.transaction("BEGIN IMMEDIATE", &mut f))
     }
 
@@ -218,5 +357,13 @@ impl Db {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+}
+
+impl Drop for Db {
+    /// A connection dropped without [`Db::close`] is forgotten in [`OPEN_WRITERS`]; SQLite's
+    /// own close still checkpoints when no other connection, in any process, has the file.
+    fn drop(&mut self) {
+        self.unregister();
     }
 }

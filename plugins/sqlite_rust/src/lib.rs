@@ -7,6 +7,7 @@
 
 mod db;
 mod error;
+mod files;
 mod store;
 mod sync;
 mod timefmt;
@@ -20,6 +21,8 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 pub use db::Sync as Synchronous;
 pub use error::StoreError;
@@ -30,73 +33,223 @@ pub use trials::{Template, TrialWrite};
 type VersionTuple = (i64, String, Option<String>);
 type Attrs = Vec<(String, String)>;
 
-fn python_error(kind: &str, message: String) -> PyErr {
+/// The exception classes `_native` defines (made at import: their bases are Python classes).
+struct Classes {
+    sqlite: Py<PyType>,
+    schema: Py<PyType>,
+    closed: Py<PyType>,
+    disk_full: Py<PyType>,
+}
+
+static CLASSES: GILOnceCell<Classes> = GILOnceCell::new();
+
+fn class(py: Python<'_>, module: &str, name: &str) -> PyResult<Py<PyType>> {
+    Ok(py
+        .import(module)?
+        .getattr(name)?
+        .downcast_into::<PyType>()?
+        .unbind())
+}
+
+fn new_class(
+    m: &Bound<'_, PyModule>,
+    name: &str,
+    bases: Vec<Py<PyType>>,
+    doc: &str,
+) -> PyResult<Py<PyType>> {
+    let py = m.py();
+    let namespace = PyDict::new(py);
+    namespace.set_item("__doc__", doc)?;
+    namespace.set_item("__module__", "osk_sqlite")?;
+    let made = py
+        .get_type::<PyType>()
+        .call1((name, PyTuple::new(py, bases)?, namespace))?
+        .downcast_into::<PyType>()?;
+    m.add(name, &made)?;
+    Ok(made.unbind())
+}
+
+fn define_classes(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let kit = class(py, "optuna_storage_kit.errors", "StorageKitError")?;
+    let internal = class(py, "optuna.exceptions", "StorageInternalError")?;
+    let sqlite = new_class(
+        m,
+        "SqliteStorageError",
+        vec![kit.clone_ref(py), internal],
+        "SQLite failed, e.g. the file is not a database, it cannot be opened for writing, or \
+         the database stayed locked longer than the ``timeout`` option. The message names the \
+         file, what was being done and why it failed.",
+    )?;
+    let runtime = py.get_type::<pyo3::exceptions::PyRuntimeError>().unbind();
+    let schema = new_class(
+        m,
+        "SchemaMismatchError",
+        vec![kit, runtime],
+        "The file's Optuna schema is not the one the installed Optuna uses (the message says \
+         which command brings them together), or the file is not an Optuna database.",
+    )?;
+    let closed = new_class(
+        m,
+        "StoreClosedError",
+        vec![sqlite.clone_ref(py)],
+        "The storage was closed (``close()``); open it again to use the file.",
+    )?;
+    let os_error = py.get_type::<pyo3::exceptions::PyOSError>().unbind();
+    let disk_full = new_class(
+        m,
+        "DiskFullError",
+        vec![sqlite.clone_ref(py), os_error],
+        "The device holding the file is full (``errno`` is ``ENOSPC``): the write that \
+         raised it was not stored; every earlier acknowledged write is intact.",
+    )?;
+    let _ = CLASSES.set(
+        py,
+        Classes {
+            sqlite,
+            schema,
+            closed,
+            disk_full,
+        },
+    );
+    Ok(())
+}
+
+fn raise(cls: PyResult<Bound<'_, PyAny>>, message: String) -> PyErr {
+    let made = cls.and_then(|c| c.call1((message,)));
+    match made {
+        Ok(obj) => PyErr::from_value(obj),
+        Err(e) => e,
+    }
+}
+
+/// The Python exception for `err` on the file at `path`.
+fn to_py(err: StoreError, path: &str) -> PyErr {
     Python::with_gil(|py| {
-        let (module, name) = match kind {
-            "duplicate" => ("optuna.exceptions", "DuplicatedStudyError"),
-            "finished" => ("optuna.exceptions", "UpdateFinishedTrialError"),
-            "schema" => ("osk_sqlite._errors", "SchemaMismatchError"),
-            _ => ("osk_sqlite._errors", "SqliteStorageError"),
-        };
-        match py.import(module).and_then(|m| m.getattr(name)) {
-            Ok(cls) => match cls.call1((message.clone(),)) {
-                Ok(obj) => PyErr::from_value(obj),
-                Err(e) => e,
-            },
-            Err(e) => e,
+        let classes = CLASSES
+            .get(py)
+            .expect("_native defines its classes at import");
+        let of = |c: &Py<PyType>| Ok(c.bind(py).clone().into_any());
+        let import =
+            |module: &str, name: &str| class(py, module, name).map(|c| c.into_bound(py).into_any());
+        match err {
+            StoreError::NotFound(m) => PyKeyError::new_err(m),
+            StoreError::Invalid(m) => PyValueError::new_err(m),
+            StoreError::DuplicateStudy(m) => {
+                raise(import("optuna.exceptions", "DuplicatedStudyError"), m)
+            }
+            StoreError::Finished(m) => {
+                raise(import("optuna.exceptions", "UpdateFinishedTrialError"), m)
+            }
+            StoreError::Schema(m) => raise(of(&classes.schema), format!("{path}: {m}")),
+            StoreError::Missing(_) => raise(
+                import("optuna_storage_kit.errors", "StoreNotFoundError"),
+                err.to_string(),
+            ),
+            StoreError::ReadOnly(what) => raise(
+                import("optuna_storage_kit.errors", "ReadOnlyStorageError"),
+                format!(
+                    "cannot {what}: {path} was opened read-only (mode=ro); open it without \
+                     mode=ro to write"
+                ),
+            ),
+            StoreError::Closed => raise(of(&classes.closed), format!("{path}: {err}")),
+            StoreError::Unusable(m) => raise(of(&classes.sqlite), m),
+            ref e @ StoreError::Sqlite(..) if e.is_disk_full() => {
+                let made = classes
+                    .disk_full
+                    .bind(py)
+                    .call1((28, format!("{path}: {e}")));
+                match made {
+                    Ok(obj) => PyErr::from_value(obj),
+                    Err(e) => e,
+                }
+            }
+            e @ StoreError::Sqlite(..) => raise(of(&classes.sqlite), format!("{path}: {e}")),
         }
     })
 }
 
-fn to_py(err: StoreError) -> PyErr {
-    match err {
-        StoreError::NotFound(m) => PyKeyError::new_err(m),
-        StoreError::Invalid(m) => PyValueError::new_err(m),
-        StoreError::DuplicateStudy(m) => python_error("duplicate", m),
-        StoreError::Finished(m) => python_error("finished", m),
-        StoreError::Schema(m) => python_error("schema", m),
-        other @ StoreError::Sqlite(..) => python_error("sqlite", other.to_string()),
-    }
+fn internal_error(path: &str, what: String) -> PyErr {
+    to_py(
+        StoreError::Unusable(format!(
+            "{path}: internal error in the SQLite storage core (please report): {what}"
+        )),
+        path,
+    )
 }
 
 /// One connection to one SQLite file. Thread-safe: calls are serialised on a mutex, with the
-/// GIL released. Not to be shared across `fork()`: open one per process.
+/// GIL released. Bound to the process that opened it: in a forked child every call raises,
+/// and closing or dropping it there leaves the parent's connection alone.
 #[pyclass(module = "osk_sqlite._native", frozen)]
 pub struct NativeStore {
     inner: Mutex<Option<Store>>,
+    path: String,
+    pid: u32,
 }
 
 impl NativeStore {
+    fn foreign(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
+    fn inherited_error(&self) -> PyErr {
+        to_py(
+            StoreError::Unusable(format!(
+                "{}: this connection was opened by process {} and cannot be used in process {} \
+                 (a fork): open the storage again in this process",
+                self.path,
+                self.pid,
+                std::process::id()
+            )),
+            &self.path,
+        )
+    }
+
     /// Run `f` on the store without the GIL, turning errors and panics into Python errors.
     fn with<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send,
     ) -> PyResult<T> {
+        if self.foreign() {
+            return Err(self.inherited_error());
+        }
         let outcome = py.allow_threads(|| {
             catch_unwind(AssertUnwindSafe(|| {
                 let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 match guard.as_mut() {
                     Some(store) => f(store),
-                    None => Err(StoreError::Invalid(
-                        "this SQLite storage was closed; open it again".into(),
-                    )),
+                    None => Err(StoreError::Closed),
                 }
             }))
         });
         match outcome {
-            Ok(result) => result.map_err(to_py),
+            Ok(result) => result.map_err(|e| to_py(e, &self.path)),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                Err(python_error(
-                    "sqlite",
-                    format!("internal error in the SQLite storage core (please report): {what}"),
-                ))
+                Err(internal_error(&self.path, what))
             }
+        }
+    }
+}
+
+impl Drop for NativeStore {
+    fn drop(&mut self) {
+        let store = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if self.foreign() {
+            // The parent's connection, inherited through fork: closing it here could disturb
+            // the parent's locks and files (SQLite: never carry a connection across fork).
+            std::mem::forget(store);
         }
     }
 }
@@ -107,9 +260,14 @@ impl NativeStore {
     fn write_trial(&self, py: Python<'_>, trial_id: i64, w: TrialWrite) -> PyResult<()> {
         // try_lock: if another thread is in I/O (a flush waiting for another process's
         // lock, say), wait for it below with the GIL released, not here holding it.
+        if self.foreign() {
+            return Err(self.inherited_error());
+        }
         if let Ok(mut guard) = self.inner.try_lock() {
             if let Some(store) = guard.as_mut().filter(|s| s.buffers(trial_id)) {
-                return store.write_trial(trial_id, w).map_err(to_py);
+                return store
+                    .write_trial(trial_id, w)
+                    .map_err(|e| to_py(e, &self.path));
             }
         }
         self.with(py, move |s| s.write_trial(trial_id, w))
@@ -123,13 +281,16 @@ fn versions_tuple(v: Versions) -> VersionTuple {
 #[pymethods]
 impl NativeStore {
     #[new]
-    #[pyo3(signature = (path, timeout = 60.0, synchronous = "normal", write_behind = true))]
+    #[pyo3(signature = (
+        path, timeout = 60.0, synchronous = "normal", write_behind = true, read_only = false
+    ))]
     fn new(
         py: Python<'_>,
         path: String,
         timeout: f64,
         synchronous: &str,
         write_behind: bool,
+        read_only: bool,
     ) -> PyResult<Self> {
         let sync = match synchronous {
             "normal" => Synchronous::Normal,
@@ -141,21 +302,40 @@ impl NativeStore {
             }
         };
         let mut store = py
-            .allow_threads(|| catch_unwind(AssertUnwindSafe(|| Store::open(&path, timeout, sync))))
-            .map_err(|_| python_error("sqlite", "internal error opening the database".into()))?
-            .map_err(to_py)?;
+            .allow_threads(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    Store::open(&path, timeout, sync, read_only)
+                }))
+            })
+            .map_err(|_| internal_error(&path, "opening the database".into()))?
+            .map_err(|e| to_py(e, &path))?;
         store.write_behind = write_behind;
         Ok(NativeStore {
             inner: Mutex::new(Some(store)),
+            path,
+            pid: std::process::id(),
         })
     }
 
-    /// Close the connection; later calls raise.
+    /// Close the connection (buffered writes are not written: `flush` first); later calls
+    /// raise `StoreClosedError`. The process's last writable connection to the file
+    /// checkpoints it first. In a forked child it leaves the parent's connection alone.
     fn close(&self, py: Python<'_>) {
+        if self.foreign() {
+            return;
+        }
         py.allow_threads(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            *guard = None;
+            let store = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(store) = store {
+                store.close();
+            }
         })
+    }
+
+    /// Copy the WAL into the database file and truncate it, so the `.db` file alone holds
+    /// every commit; false when other connections' reads kept it from completing.
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |s| s.checkpoint())
     }
 
     /// `(statements, commits)` executed by this connection so far.
@@ -350,6 +530,7 @@ impl NativeStore {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeStore>()?;
+    define_classes(m)?;
     m.add("SQLITE_VERSION", rusqlite::version())?;
     Ok(())
 }

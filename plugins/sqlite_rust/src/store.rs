@@ -80,11 +80,13 @@ pub struct Versions {
 }
 
 impl Store {
-    /// Open the file; the schema is checked or created separately (see `ensure_schema`).
-    pub fn open(path: &str, timeout_secs: f64, sync: Sync) -> Result<Store> {
+    /// Open the file, for writing or `read_only` (then nothing in the file or its directory
+    /// changes, and a missing file is `StoreError::Missing`). The schema is checked or created
+    /// separately (see `ensure_schema`).
+    pub fn open(path: &str, timeout_secs: f64, sync: Sync, read_only: bool) -> Result<Store> {
         let timeout = Duration::from_secs_f64(timeout_secs.max(0.0));
         Ok(Store {
-            db: Db::open(path, timeout, sync)?,
+            db: Db::open(path, timeout, sync, read_only)?,
             studies: HashMap::new(),
             owned: HashMap::new(),
             write_behind: true,
@@ -96,6 +98,18 @@ impl Store {
     /// `(statements, commits)` so far.
     pub fn counters(&self) -> (u64, u64) {
         self.db.counters()
+    }
+
+    /// Copy the WAL into the database file (see `Db::checkpoint`); false if readers kept it
+    /// from completing.
+    pub fn checkpoint(&self) -> Result<bool> {
+        self.db.checkpoint()
+    }
+
+    /// Close the connection, checkpointing when it is this process's last one to the file.
+    /// Buffered writes are *not* written: call `flush` first.
+    pub fn close(self) {
+        self.db.close()
     }
 
     // -- schema ------------------------------------------------------------------------------
@@ -154,7 +168,7 @@ impl Store {
                  VALUES (MAX(?2, (SELECT COALESCE(MAX(study_id), 0) + 1 FROM studies)), ?1)",
                 params![name, floor],
             ) {
-                Err(StoreError::Sqlite(_, e)) if is_unique_violation(&e) => {
+                Err(StoreError::Sqlite(_, e, _)) if is_unique_violation(&e) => {
                     return Err(StoreError::DuplicateStudy(format!(
                         "a study named {name:?} already exists; load it with \
                          optuna.load_study, or pass load_if_exists=True"

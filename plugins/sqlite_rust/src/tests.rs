@@ -41,7 +41,7 @@ impl TempDb {
         TempDb(dir.join("study.db"))
     }
     fn open(&self) -> Store {
-        let s = Store::open(self.0.to_str().unwrap(), 10.0, Sync::Normal).unwrap();
+        let s = Store::open(self.0.to_str().unwrap(), 10.0, Sync::Normal, false).unwrap();
         s.ensure_schema(&ddl(), &want()).unwrap();
         s
     }
@@ -75,7 +75,7 @@ fn schema_is_created_once_and_versions_read_back() {
 #[test]
 fn foreign_tables_are_refused() {
     let t = TempDb::new("foreign");
-    let s = Store::open(t.0.to_str().unwrap(), 5.0, Sync::Normal).unwrap();
+    let s = Store::open(t.0.to_str().unwrap(), 5.0, Sync::Normal, false).unwrap();
     s.db.write("test", |db| {
         db.exec("CREATE TABLE other (x INTEGER)", []).map(|_| ())
     })
@@ -164,7 +164,7 @@ fn numbers_are_unique_across_connections() {
         .map(|_| {
             let path = t.0.clone();
             std::thread::spawn(move || {
-                let mut s = Store::open(path.to_str().unwrap(), 30.0, Sync::Normal).unwrap();
+                let mut s = Store::open(path.to_str().unwrap(), 30.0, Sync::Normal, false).unwrap();
                 (0..25)
                     .map(|_| {
                         let (id, n, _) = s.create_trial(study, None).unwrap();
@@ -335,7 +335,7 @@ fn locked_database_waits_then_reports_clearly() {
     let s = t.open();
     let blocker = rusqlite::Connection::open(&t.0).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let impatient = Store::open(t.0.to_str().unwrap(), 0.3, Sync::Normal).unwrap();
+    let impatient = Store::open(t.0.to_str().unwrap(), 0.3, Sync::Normal, false).unwrap();
     let err = impatient.create_study("x", &mins()).unwrap_err();
     assert!(err.to_string().contains("stayed locked"), "{err}");
     blocker.execute_batch("ROLLBACK").unwrap();
@@ -436,4 +436,108 @@ fn ids_this_process_knows_are_never_handed_out_again() {
     let mut b = t.open();
     let (_, records) = b.sync(second).unwrap();
     assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), vec![t2]);
+}
+
+fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_last_connection_to_close_checkpoints_the_wal() {
+    let t = TempDb::new("checkpoint");
+    let mut a = t.open();
+    let b = t.open();
+    let study = a.create_study("s", &mins()).unwrap();
+    a.create_trial(study, None).unwrap();
+    // A connection that is not ours keeps the file open, so SQLite's own checkpoint at the
+    // last close cannot run: ours must.
+    let foreign = rusqlite::Connection::open(&t.0).unwrap();
+    let _: i64 = foreign
+        .query_row("SELECT COUNT(*) FROM trials", [], |r| r.get(0))
+        .unwrap();
+    let wal = t.0.with_file_name("study.db-wal");
+    a.close();
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "b still has it open"
+    );
+    b.close();
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        0,
+        "checkpointed, truncated"
+    );
+    let copy = t.0.with_file_name("copy.db");
+    std::fs::copy(&t.0, &copy).unwrap();
+    let c = Store::open(copy.to_str().unwrap(), 5.0, Sync::Normal, true).unwrap();
+    assert_eq!(c.study_id_from_name("s").unwrap(), study);
+    drop(foreign);
+}
+
+#[test]
+fn read_only_opens_change_nothing_and_refuse_writes() {
+    let t = TempDb::new("readonly");
+    let dir = t.0.parent().unwrap().to_path_buf();
+    let missing = dir.join("missing.db");
+    assert!(matches!(
+        Store::open(missing.to_str().unwrap(), 5.0, Sync::Normal, true),
+        Err(StoreError::Missing(_))
+    ));
+    assert!(listing(&dir).is_empty(), "a missing file is not created");
+    {
+        let mut w = t.open();
+        let study = w.create_study("s", &mins()).unwrap();
+        w.create_trial(study, None).unwrap();
+        w.close();
+    }
+    let before = listing(&dir);
+    assert_eq!(
+        before.len(),
+        1,
+        "only the .db after the last close: {before:?}"
+    );
+    let mut r = Store::open(t.0.to_str().unwrap(), 5.0, Sync::Normal, true).unwrap();
+    let study = r.study_id_from_name("s").unwrap();
+    assert_eq!(r.sync(study).unwrap().1.len(), 1);
+    let refused = r.create_study("t", &mins());
+    assert!(
+        matches!(refused, Err(StoreError::ReadOnly(_))),
+        "{refused:?}"
+    );
+    r.close();
+    assert_eq!(listing(&dir), before, "no -wal or -shm was created");
+}
+
+#[test]
+fn sqlite_errors_say_what_was_done_never_the_sql() {
+    let t = TempDb::new("errors");
+    let mut s = t.open();
+    let study = s.create_study("s", &mins()).unwrap();
+    s.db.write("test", |db| {
+        db.exec(
+            "CREATE TRIGGER frozen BEFORE INSERT ON trials \
+             BEGIN SELECT RAISE(ABORT, 'trials are frozen'); END",
+            [],
+        )
+        .map(|_| ())
+    })
+    .unwrap();
+    let err = s.create_trial(study, None).unwrap_err();
+    let message = err.to_string();
+    assert_eq!(
+        message,
+        "SQLite failed while creating a trial: trials are frozen"
+    );
+    assert!(!err.is_disk_full());
 }

@@ -243,9 +243,48 @@ def test_backend_is_registered_with_honest_capabilities() -> None:
         "durable",
         "heartbeat",
         "large_steps",
+        "read_only",
         "counters",
     }
     assert backend.problems() == []
+
+
+def test_write_through_and_visibility_follow_the_options(url: str) -> None:
+    default = osk.open_storage(url)
+    assert not default.capabilities.write_through
+    assert default.visibility_delay_s == 1.0  # the timed flush
+    assert osk.open_storage(url, flush_interval=0.25).visibility_delay_s == 0.25
+    through = osk.open_storage(url, write_behind=False)
+    assert through.capabilities.write_through and through.capabilities.durable
+    assert through.visibility_delay_s == 0.0
+
+
+def test_errors_name_the_file_and_the_cause_never_the_sql(
+    url: str, db_path: Path, in_other_process: ModuleType
+) -> None:
+    from osk_sqlite import SqliteStorageError
+
+    study = optuna.create_study(study_name="s", storage=url)
+    in_other_process.query(
+        db_path,
+        "CREATE TRIGGER frozen BEFORE INSERT ON trials "
+        "BEGIN SELECT RAISE(ABORT, 'trials are frozen here'); END",
+    )
+    with pytest.raises(SqliteStorageError) as raised:
+        study.ask()
+    message = str(raised.value)
+    assert message.startswith(f"{db_path}: ")
+    assert "creating a trial" in message and "trials are frozen here" in message
+    assert "INSERT" not in message and "trial_id" not in message
+
+
+def test_a_closed_storage_says_so_with_its_own_error(url: str) -> None:
+    from osk_sqlite import StoreClosedError
+
+    storage = osk.open_storage(url)
+    storage.inner.close()
+    with pytest.raises(StoreClosedError, match="closed"):
+        storage.get_all_studies()
 
 
 def test_describe_names_the_format(url: str) -> None:

@@ -11,14 +11,26 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from osk_sqlite._errors import SchemaMismatchError, SqliteStorageError
+from osk_sqlite._errors import (
+    DiskFullError,
+    SchemaMismatchError,
+    SqliteStorageError,
+    StoreClosedError,
+)
 
 try:
     __version__ = version("osk-sqlite")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["SchemaMismatchError", "SqliteStorage", "SqliteStorageError", "__version__"]
+__all__ = [
+    "DiskFullError",
+    "SchemaMismatchError",
+    "SqliteStorage",
+    "SqliteStorageError",
+    "StoreClosedError",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -1,19 +1,17 @@
-"""Exceptions of the SQLite backend (raised by the Rust core through these classes)."""
+"""Exceptions of the SQLite backend.
+
+They are defined by the compiled core (``_native``), which raises them, so Python never has to
+recognise an error by its message. Their bases are Python classes: every one is a
+:class:`~optuna_storage_kit.errors.StorageKitError`.
+"""
 
 from __future__ import annotations
 
-from optuna.exceptions import StorageInternalError
+from osk_sqlite._native import (
+    DiskFullError,
+    SchemaMismatchError,
+    SqliteStorageError,
+    StoreClosedError,
+)
 
-from optuna_storage_kit.errors import StorageKitError
-
-__all__ = ["SchemaMismatchError", "SqliteStorageError"]
-
-
-class SchemaMismatchError(StorageKitError, RuntimeError):
-    """The file's Optuna schema is not the one the installed Optuna uses (the message says
-    which command brings them together), or the file is not an Optuna database."""
-
-
-class SqliteStorageError(StorageKitError, StorageInternalError):
-    """SQLite failed, e.g. the file is not a database, the disk is full, or the database stayed
-    locked longer than the ``timeout`` option. The message says what was being done."""
+__all__ = ["DiskFullError", "SchemaMismatchError", "SqliteStorageError", "StoreClosedError"]

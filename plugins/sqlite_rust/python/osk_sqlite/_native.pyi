@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+from typing import final
+
+from optuna.exceptions import StorageInternalError
+from typing_extensions import Self
+
+from optuna_storage_kit.errors import StorageKitError
+
+__all__ = [
+    "SQLITE_VERSION",
+    "DiskFullError",
+    "NativeStore",
+    "SchemaMismatchError",
+    "SqliteStorageError",
+    "StoreClosedError",
+]
+
 SQLITE_VERSION: str
+
+class SqliteStorageError(StorageKitError, StorageInternalError): ...
+class SchemaMismatchError(StorageKitError, RuntimeError): ...
+class StoreClosedError(SqliteStorageError): ...
+class DiskFullError(SqliteStorageError, OSError): ...
 
 _Versions = tuple[int, str, str | None]
 _Attrs = list[tuple[str, str]]
@@ -19,15 +40,18 @@ _TrialRecord = tuple[
     _Attrs,
 ]
 
+@final
 class NativeStore:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str,
         timeout: float = 60.0,
         synchronous: str = "normal",
         write_behind: bool = True,
-    ) -> None: ...
+        read_only: bool = False,
+    ) -> Self: ...
     def close(self) -> None: ...
+    def checkpoint(self) -> bool: ...
     def counters(self) -> tuple[int, int]: ...
     def versions(self) -> _Versions | None: ...
     def ensure_schema(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,15 @@ import optuna_storage_kit as osk
 if TYPE_CHECKING:
     from osk_sqlite._storage import SqliteStorage
 
-__all__ = ["OPTIONS", "THRESHOLDS", "open_sqlite", "register_backends"]
+__all__ = [
+    "CAPABILITIES",
+    "OPTIONS",
+    "THRESHOLDS",
+    "capabilities_for",
+    "open_sqlite",
+    "register_backends",
+    "visibility_delay_s",
+]
 
 OPTIONS = (
     osk.Option(
@@ -59,8 +68,38 @@ THRESHOLDS: Mapping[str, float] = {
 """Limits the conformance kit holds this backend to (see the README's benchmark figures)."""
 
 
+CAPABILITIES = osk.Capabilities(
+    thread_safe=True,
+    multi_process=True,
+    persistent=True,
+    durable=True,
+    heartbeat=True,
+    large_steps=True,
+    read_only=True,
+    counters=True,
+)
+"""The claims of the default options (``write_behind=true``)."""
+
+
+def capabilities_for(options: Mapping[str, Any]) -> osk.Capabilities:
+    """Without ``write_behind`` every write is committed before it returns: write-through."""
+    if options["write_behind"]:
+        return CAPABILITIES
+    return dataclasses.replace(CAPABILITIES, write_through=True)
+
+
+def visibility_delay_s(options: Mapping[str, Any]) -> float:
+    """A running trial's writes reach other processes within ``flush_interval`` with
+    ``write_behind`` (the timed flush), at once without it."""
+    return float(options["flush_interval"]) if options["write_behind"] else 0.0
+
+
 def open_sqlite(url: osk.StorageURL, options: Mapping[str, Any]) -> SqliteStorage:
-    """Open ``optuna+sqlite:///path`` (relative) or ``optuna+sqlite:////abs/path``."""
+    """Open ``optuna+sqlite:///path`` (relative) or ``optuna+sqlite:////abs/path``.
+
+    With ``mode=ro`` the file is opened read-only: nothing in it or its directory changes, and
+    a missing file raises :class:`~optuna_storage_kit.StoreNotFoundError`.
+    """
     from osk_sqlite._storage import SqliteStorage
 
     path = url.database
@@ -80,6 +119,7 @@ def open_sqlite(url: osk.StorageURL, options: Mapping[str, Any]) -> SqliteStorag
         synchronous=options["synchronous"],
         write_behind=options["write_behind"],
         flush_interval=options["flush_interval"],
+        read_only=options.get("mode") == "ro",
         heartbeat_interval=options.get("heartbeat_interval"),
         grace_period=options.get("grace_period"),
         heartbeat_stale_trial_callback=options.get("heartbeat_stale_trial_callback"),
@@ -90,10 +130,11 @@ def describe(storage: Any) -> dict[str, str]:
     from osk_sqlite._native import SQLITE_VERSION
 
     schema, library, alembic = storage.versions
+    access = "read-only" if storage.read_only else f"WAL, synchronous={storage.synchronous}"
     return {
         "file": str(storage.path),
         "format": f"Optuna RDB schema {schema} (alembic {alembic}, written by Optuna {library})",
-        "engine": f"SQLite {SQLITE_VERSION} (Rust, WAL, synchronous={storage.synchronous})",
+        "engine": f"SQLite {SQLITE_VERSION} (Rust, {access})",
     }
 
 
@@ -108,15 +149,9 @@ def register_backends(register: Callable[[osk.Backend], None]) -> None:
             version=__version__,
             spec_version=osk.SPEC_VERSION,
             open=open_sqlite,
-            capabilities=osk.Capabilities(
-                thread_safe=True,
-                multi_process=True,
-                persistent=True,
-                durable=True,
-                heartbeat=True,
-                large_steps=True,
-                counters=True,
-            ),
+            capabilities=CAPABILITIES,
+            capabilities_for=capabilities_for,
+            visibility_delay_s=visibility_delay_s,
             options=OPTIONS,
             description="SQLite file in Optuna's RDB format, Rust core; fast, many processes.",
             describe=describe,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import functools
 import json
 import logging
 import os
@@ -22,26 +24,21 @@ from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit import HeartbeatSettings
+from optuna_storage_kit.toolkit import lifecycle
 from osk_sqlite import _schema
 from osk_sqlite._convert import Distributions, now, to_db_time, trial_from_record
+from osk_sqlite._errors import SchemaMismatchError, StoreClosedError
 from osk_sqlite._native import NativeStore
 from osk_sqlite._view import StudyView
 
 __all__ = ["SqliteStorage"]
 
 _logger = logging.getLogger("osk_sqlite")
-_INHERITED: list[NativeStore] = []  # connections inherited through fork: never used, never closed
-_generation = [0]  # bumped in a forked child, so storages there reconnect (cheaper than getpid)
-
-
-def _after_fork_in_child() -> None:
-    _generation[0] += 1
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 _RUNNING = TrialState.RUNNING
 _ONLY_WAITING = (TrialState.WAITING,)
 _new_trial = FrozenTrial.__new__
+_WRITERS: weakref.WeakSet[SqliteStorage] = weakref.WeakSet()
+"""Open writable storages of this process, checkpointed at exit."""
 
 
 def _copy(trial: FrozenTrial) -> FrozenTrial:
@@ -56,10 +53,48 @@ def _flush_every(native: NativeStore, interval: float, stop: threading.Event) ->
     while not stop.wait(interval):
         try:
             native.flush()
-        except Exception as error:  # the next state change retries; closed: stop
-            if "closed" in str(error):
-                return
+        except StoreClosedError:
+            return
+        except Exception as error:  # the next state change or flush retries
             _logger.warning("could not flush running trials' writes (will retry): %s", error)
+
+
+def _collected(native: NativeStore, pid: int, stop: threading.Event) -> None:
+    """Finalizer of a garbage-collected storage: hand its last flush and close to the
+    lifecycle thread (a finalizer may run inside any call, holding any lock: it must not
+    block or lock). A storage inherited through fork leaves the parent's connection alone."""
+    if os.getpid() == pid:
+        lifecycle.defer(functools.partial(_flush_and_close, native, stop))
+
+
+def _flush_and_close(native: NativeStore, stop: threading.Event) -> None:
+    stop.set()
+    try:
+        native.flush()
+    finally:
+        native.close()
+
+
+def _checkpoint_at_exit() -> None:
+    """At interpreter exit: write out every buffer, then checkpoint each file once, so the
+    ``.db`` file alone holds the study (its ``-wal`` is left empty)."""
+    writers = list(_WRITERS)
+    for storage in writers:  # no timed flush may be inside the Rust core at finalization
+        storage._stop.set()
+    lifecycle.flush_all()
+    done: set[str] = set()
+    for storage in writers:
+        where = os.path.realpath(storage.path)
+        if where in done:
+            continue
+        try:
+            if storage._checkpoint():
+                done.add(where)
+        except Exception as error:  # the WAL keeps every commit; SQLite reads it back
+            _logger.warning("could not checkpoint %s at exit: %s", storage.path, error)
+
+
+atexit.register(_checkpoint_at_exit)
 
 
 class SqliteStorage(BaseStorage, HeartbeatSettings):
@@ -68,12 +103,16 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
     Files are interchangeable with ``RDBStorage("sqlite:///same.db")`` and optuna-dashboard,
     also while both run. Reads come from an in-process cache refreshed incrementally (finished
     trials are immutable and read once); the writes of a trial this process runs are buffered
-    and committed in one transaction with its state change (or at its next heartbeat), so
-    other processes see a running trial's params only then.
+    and committed in one transaction with its state change, at its next heartbeat or by the
+    timed flush, so other processes see a running trial's params only then. Buffered writes
+    are also written out by ``close()``, at interpreter exit, before ``fork`` and when the
+    storage is garbage-collected.
 
     Thread-safe (one lock; the GIL is released during SQLite I/O). Process-safe: open one
-    storage per process (a storage inherited through ``fork`` reconnects by itself); trial
-    numbers are unique and a WAITING trial is popped by exactly one worker.
+    storage per process (a storage inherited through ``fork`` reconnects by itself and never
+    touches the parent's connection); trial numbers are unique and a WAITING trial is popped
+    by exactly one worker. ``read_only=True`` opens an existing file without changing any byte
+    of it or of its directory.
     """
 
     def __init__(
@@ -84,6 +123,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         synchronous: str = "normal",
         write_behind: bool = True,
         flush_interval: float = 1.0,
+        read_only: bool = False,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
         heartbeat_stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
@@ -93,31 +133,57 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self.synchronous = synchronous
         self.write_behind = write_behind
         self.flush_interval = flush_interval
+        self.read_only = read_only
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
         self._connect()
 
-    # -- connection --------------------------------------------------------------------------
+    # -- connection and lifecycle -----------------------------------------------------------
     def _connect(self) -> None:
         self._lock = threading.RLock()
-        self._generation = _generation[0]
-        native = NativeStore(self.path, self.timeout, self.synchronous, self.write_behind)
-        found = native.versions()
-        if found is None:
-            t = _schema.template()
-            found = native.ensure_schema(
-                list(t.ddl), t.schema_version, t.library_version, t.alembic
-            )
-        _schema.check_versions(found, path=self.path)
-        self.versions = found
+        self._forked = False
+        native = NativeStore(
+            self.path, self.timeout, self.synchronous, self.write_behind, self.read_only
+        )
+        try:
+            self.versions = self._check_schema(native)
+        except BaseException:
+            native.close()
+            raise
         self._native = native
         self._studies: dict[int, StudyView] = {}
         self._trials: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
         self._owned: set[int] = set()
         self._dists = Distributions()
-        self._flusher: threading.Event | None = None
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
         self._closed = False
+        self._finalizer = weakref.finalize(self, _collected, native, os.getpid(), self._stop)
+        self._finalizer.atexit = False  # at exit, lifecycle's flush and our checkpoint run
+        lifecycle.track(
+            self,
+            flush=SqliteStorage._flush_buffers,
+            after_fork_in_child=SqliteStorage._after_fork_in_child,
+        )
+        if not self.read_only:
+            _WRITERS.add(self)
+
+    def _check_schema(self, native: NativeStore) -> tuple[int, str, str | None]:
+        found = native.versions()
+        if found is None:
+            if self.read_only:
+                raise SchemaMismatchError(
+                    f"{self.path} holds no Optuna storage (it has no `version_info` table); "
+                    "opened read-only, it is not created: give the path of an Optuna SQLite "
+                    "database, or open it without mode=ro to create one"
+                )
+            t = _schema.template()
+            found = native.ensure_schema(
+                list(t.ddl), t.schema_version, t.library_version, t.alembic
+            )
+        _schema.check_versions(found, path=self.path)
+        return found
 
     def _own(self, trial_id: int) -> None:
         """Note a trial this process runs; start the timed flush with the first one."""
@@ -126,22 +192,36 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             self._start_flusher()
 
     def _start_flusher(self) -> None:
-        stop = threading.Event()
         thread = threading.Thread(
             target=_flush_every,
-            args=(self._native, self.flush_interval, stop),
+            args=(self._native, self.flush_interval, self._stop),
             name=f"osk-sqlite-flush {os.path.basename(self.path)}",
             daemon=True,
         )
         thread.start()
-        weakref.finalize(self, stop.set)
-        self._flusher = stop
+        self._flusher = thread
 
     def _n(self) -> NativeStore:
-        if self._generation != _generation[0]:  # inherited through fork: never share it
-            _INHERITED.append(self._native)  # closing it here could disturb the parent's
+        if self._forked:  # inherited through fork: never share the parent's connection
+            self._finalizer.detach()  # the parent's connection, closed by the parent
             self._connect()
         return self._native
+
+    def _flush_buffers(self) -> None:
+        """Commit the buffered writes of running trials (lifecycle: at exit, before fork)."""
+        if not self._closed and not self._forked and not self.read_only:
+            self._native.flush()
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the next call opens a connection of this process's own."""
+        self._forked = True
+
+    def _checkpoint(self) -> bool:
+        """Copy the WAL into the database file; False if other connections' reads kept it
+        from completing."""
+        if self._closed or self._forked or self.read_only:
+            return True
+        return self._native.checkpoint()
 
     def __getstate__(self) -> dict[str, Any]:
         keys = (
@@ -150,6 +230,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             "synchronous",
             "write_behind",
             "flush_interval",
+            "read_only",
             "heartbeat_interval",
             "grace_period",
         )
@@ -162,15 +243,23 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self._connect()
 
     def close(self) -> None:
-        """Commit the buffered writes of running trials, then close the connection."""
-        if self._flusher is not None:
-            self._flusher.set()
-        if self._generation == _generation[0] and not self._closed:
-            self._closed = True
-            try:
+        """Commit the buffered writes of running trials, then close the connection.
+
+        The process's last connection to the file checkpoints it first, so the ``.db`` file
+        alone holds the study. If the buffered writes cannot be committed (a full disk, say),
+        the error is raised and the storage stays open, so ``close()`` can be called again.
+        """
+        if self._closed or self._forked:
+            return
+        with self._lock:
+            if not self.read_only:
                 self._native.flush()
-            finally:
-                self._native.close()
+            self._closed = True
+            self._stop.set()
+            self._finalizer.detach()
+            lifecycle.untrack(self)
+            _WRITERS.discard(self)
+            self._native.close()
 
     def osk_counters(self) -> dict[str, int]:
         """Deterministic counts for the kit: SQL ``statements`` run and ``commits``."""
@@ -470,8 +559,8 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         with self._lock:
             view = self._study(study_id)
             if states == _ONLY_WAITING:  # asked before every trial: answer without a scan
-                trials = [view.trials[n] for n in sorted(view.waiting)]  # type: ignore[misc]
-                return copy.deepcopy(trials) if deepcopy else trials
+                waiting = [t for n in sorted(view.waiting) if (t := view.trials[n]) is not None]
+                return copy.deepcopy(waiting) if deepcopy else waiting
             trials = view.all()
             if states is not None:
                 trials = [t for t in trials if t.state in states]
