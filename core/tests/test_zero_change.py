@@ -116,17 +116,7 @@ def test_ask_in_one_process_tell_in_another(flow: dict[str, Any]) -> None:
     assert (trial["number"], trial["state"], trial["value"]) == (0, "COMPLETE", 0.25)
 
 
-def test_an_asked_trials_params_outlive_the_ask_process(
-    flow: dict[str, Any], backend: str, request: pytest.FixtureRequest
-) -> None:
-    if backend in ("sqlite", "postgres"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=f"osk-{backend} does not yet write a running trial's buffered params at "
-                "interpreter exit (it does not use the core's toolkit.lifecycle yet)",
-            )
-        )
+def test_an_asked_trials_params_outlive_the_ask_process(flow: dict[str, Any]) -> None:
     [trial] = flow["trials"]
     assert trial.get("params") == flow["asked"]["params"]
 
