@@ -10,12 +10,33 @@ __all__ = ["check_template", "not_updatable", "step", "text"]
 _INT32 = 2**31
 
 
+def _max_name_length() -> int:
+    """The length of the schema's name and key columns (``VARCHAR(n)``), from Optuna's models:
+    study names, attribute keys and param names are ``String(MAX_INDEXED_STRING_LENGTH)``."""
+    try:
+        from optuna.storages._rdb.models import MAX_INDEXED_STRING_LENGTH
+    except ImportError:  # a private name of Optuna's: 512 in every schema version so far
+        return 512
+    return int(MAX_INDEXED_STRING_LENGTH)
+
+
+MAX_NAME_LENGTH = _max_name_length()
+"""How many characters a study name, attribute key or param name may have."""
+
+
 def text(value: str, what: str) -> str:
-    """Refuse text Postgres cannot store (a NUL character) with a message naming it."""
+    """Refuse a name the schema cannot store (a NUL character, or longer than its column)
+    with a message naming it and the limit, before anything is written."""
     if "\x00" in value:
         raise ValueError(
             f"{what} {value!r} contains a NUL character (\\x00), which Postgres text cannot "
             "hold (nor can Optuna's RDBStorage on Postgres); remove it"
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{what} {value[:40]!r}... has {len(value)} characters, more than the "
+            f"{MAX_NAME_LENGTH} that Optuna's RDB schema holds (a VARCHAR({MAX_NAME_LENGTH}) "
+            f"column, as for RDBStorage); use a shorter {what}"
         )
     return value
 

@@ -154,10 +154,10 @@ class Pool:
                 await asyncio.wait_for(pool.close(), 5)
             except Exception:
                 pool.terminate()
-            # TLS transports finish closing in later loop iterations: let them, so that no
-            # socket is left open when the loop stops.
-            for _ in range(20):
-                await asyncio.sleep(0.005)
+        # Transports (TLS ones, and those of a failed connection attempt) finish closing in
+        # later loop iterations: let them, so that no socket is left open when the loop stops.
+        for _ in range(20):
+            await asyncio.sleep(0.005)
 
     async def run(self, op: Callable[[Session, int], Awaitable[T]]) -> T:
         """Run ``op`` on a pooled connection, retrying it as described in the module doc."""

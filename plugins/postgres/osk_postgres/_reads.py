@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.trial import FrozenTrial, TrialState
 
 from osk_postgres import _rows, _sql
-from osk_postgres._cache import copy_trial
+from osk_postgres._cache import copy_trials, snapshot
 
 if TYPE_CHECKING:
     from osk_postgres._cache import Cache
@@ -66,7 +66,7 @@ class ReadsMixin:
             trials = await self._refresh(study_id)
             if states is not None:
                 trials = [t for t in trials if t.state in states]
-        return [copy_trial(t) for t in trials] if deepcopy else trials
+        return copy_trials(trials) if deepcopy else trials
 
     async def _waiting_trials(self, study_id: int, states: Container[TrialState]) -> list[Any]:
         """Enqueued trials, scanning only ids above the study's known WAITING floor."""
@@ -129,9 +129,7 @@ class ReadsMixin:
                         sc.dists.setdefault(name, dist)
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
-            mine = [
-                copy_trial(o.trial) for o in self.cache.owned.values() if o.study_id == study_id
-            ]
+            mine = [snapshot(o.trial) for o in self.cache.owned.values() if o.study_id == study_id]
             trials = [*sc.finished.values(), *sc.others.values(), *mine]
         if not trials:
             await self._check_study(study_id)

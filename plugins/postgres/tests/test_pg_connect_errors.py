@@ -109,7 +109,6 @@ def case(
     return url, error, tuple(w.replace("{p}", str(not_postgres)) for w in words)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_one_clear_error(case: tuple[str, type[Exception], tuple[str, ...]]) -> None:
     url, error, words = case
     with pytest.raises(error) as info:

@@ -40,6 +40,41 @@ def test_nul_characters_are_refused_before_writing(storage: osk.KitStorage) -> N
     assert (trial.user_attrs, trial.system_attrs, trial.params) == ({"k": "a\x00b"}, {}, {})
 
 
+@pytest.mark.parametrize("write_behind", [True, False], ids=["write-behind", "write-through"])
+def test_names_longer_than_the_schemas_columns_are_refused_before_writing(
+    empty_tables: str, write_behind: bool
+) -> None:
+    storage = osk.open_storage(kit_url(empty_tables, write_behind=write_behind))
+    fits, too_long = "n" * 512, "n" * 513  # Optuna's MAX_INDEXED_STRING_LENGTH
+    with pytest.raises(ValueError, match="513 characters, more than the 512"):
+        storage.create_new_study([StudyDirection.MINIMIZE], study_name=too_long)
+    assert storage.get_all_studies() == []
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], study_name=fits)
+    trial_id = storage.create_new_trial(study_id)
+    dist = FloatDistribution(0, 1)
+    for write in (
+        lambda key: storage.set_study_user_attr(study_id, key, 1),
+        lambda key: storage.set_study_system_attr(study_id, key, 1),
+        lambda key: storage.set_trial_user_attr(trial_id, key, 1),
+        lambda key: storage.set_trial_system_attr(trial_id, key, 1),
+        lambda key: storage.set_trial_param(trial_id, key, 0.5, dist),
+    ):
+        with pytest.raises(ValueError, match="more than the 512"):
+            write(too_long)
+        write(fits)
+    # Nothing of the refused writes was kept, in the buffer or on the server: the trial ends.
+    storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0])
+    trial = storage.get_trial(trial_id)
+    assert (trial.params, trial.user_attrs, trial.system_attrs) == (
+        {fits: 0.5},
+        {fits: 1},
+        {fits: 1},
+    )
+    assert storage.get_study_user_attrs(study_id) == {fits: 1}
+    assert storage.get_study_system_attrs(study_id) == {fits: 1}
+    storage.inner.close()
+
+
 def test_intermediate_steps_must_fit_the_schema(storage: osk.KitStorage) -> None:
     study_id = storage.create_new_study([StudyDirection.MINIMIZE])
     trial_id = storage.create_new_trial(study_id)
