@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import optuna
 import pytest
@@ -114,6 +115,33 @@ def test_storage_inherited_through_fork_reconnects(url: str) -> None:
     assert [t.number for t in study.trials] == list(range(8))
     study.optimize(_objective, n_trials=1)  # the parent's connection is intact
     assert len(study.trials) == 9
+
+
+def _use_inherited_connection(native: Any, out: Any) -> None:
+    from osk_sqlite import SqliteStorageError
+
+    try:
+        native.counters()
+        out.put("the parent's connection was used")
+    except SqliteStorageError as err:
+        out.put(str(err))
+    native.close()  # must leave the parent's connection alone
+
+
+def test_the_core_refuses_a_connection_inherited_through_fork(url: str) -> None:
+    storage = osk.open_storage(url)
+    study = optuna.create_study(storage=storage)
+    native = storage.inner._native  # type: ignore[attr-defined]
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_use_inherited_connection, args=(native, out))
+    child.start()
+    message = out.get(timeout=120)
+    child.join(120)
+    assert child.exitcode == 0
+    assert "cannot be used in process" in message and "open the storage again" in message
+    study.optimize(_objective, n_trials=2)  # the parent's connection is intact
+    assert len(study.trials) == 2
 
 
 def test_pickled_storage_reopens_the_file(url: str) -> None:
@@ -282,7 +310,7 @@ def test_a_closed_storage_says_so_with_its_own_error(url: str) -> None:
     from osk_sqlite import StoreClosedError
 
     storage = osk.open_storage(url)
-    storage.inner.close()
+    storage.inner.close()  # type: ignore[attr-defined]
     with pytest.raises(StoreClosedError, match="closed"):
         storage.get_all_studies()
 
