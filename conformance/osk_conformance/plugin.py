@@ -80,8 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="Seed of the random choices (kill points, Hypothesis examples); default: random, "
-        "shown in the certificate so a run can be replayed.",
+        help="Seed of the random choices (kill points, Hypothesis examples); default: 0 with "
+        "--osk-quick, else random; shown in the certificate so a run can be replayed.",
     )
 
 
@@ -94,7 +94,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[TARGETS] = targets
     config.stash[FIGURES] = {}
     seed = config.getoption("osk_seed")
-    config.stash[SEED] = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
+    if seed is None:  # quick runs repeat (CI); full runs explore, replayable by the seed
+        seed = 0 if config.getoption("osk_quick") else random.SystemRandom().randrange(2**32)
+    config.stash[SEED] = int(seed)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -52,8 +52,13 @@ DISTRIBUTIONS = st.sampled_from(
     ]
 )
 STATES = st.sampled_from(list(TrialState))
-DIRECTIONS = st.lists(
-    st.sampled_from([StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]), min_size=1, max_size=3
+# Mostly single-objective (best trials exist only there), both ways, sometimes several.
+DIRECTIONS = st.one_of(
+    st.just([StudyDirection.MINIMIZE]),
+    st.just([StudyDirection.MAXIMIZE]),
+    st.lists(
+        st.sampled_from([StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]), min_size=1, max_size=3
+    ),
 )
 
 
@@ -162,6 +167,12 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
             self.both(lambda s, i: s.set_trial_state_values(i, TrialState.COMPLETE, [value]), pair)
             self.both(lambda s, i: s.get_best_trial(i), study)
             return pair
+
+        @rule(study=studies, values=st.lists(FINITE, min_size=2, max_size=4, unique=True))
+        def finished_trials(self, study: Any, values: list[float]) -> None:
+            """Several finished trials with distinct values, then the best of them."""
+            for value in values:
+                self.finished_trial(study, value)
 
         @rule(trial=trials, name=st.sampled_from("abc") | NEAR, dist=DISTRIBUTIONS, data=st.data())
         def set_param(self, trial: Any, name: str, dist: Any, data: st.DataObject) -> None:
