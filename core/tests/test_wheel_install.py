@@ -58,7 +58,8 @@ def wheel_env(tmp_path_factory: pytest.TempPathFactory, run: Runner) -> dict[str
 def test_the_core_wheel_ships_the_pth_file(wheel_env: dict[str, Path]) -> None:
     with zipfile.ZipFile(wheel_env["core_wheel"]) as wheel:
         shipped = wheel.read(PTH_NAME).decode()
-        record = wheel.read("optuna_storage_kit-0.1.0.dist-info/RECORD").decode()
+        [record_name] = [n for n in wheel.namelist() if n.endswith(".dist-info/RECORD")]
+        record = wheel.read(record_name).decode()
     assert shipped == (ROOT / "core" / PTH_NAME).read_text()
     assert re.search(rf"^{re.escape(PTH_NAME)},", record, re.M)  # uninstall removes it
 
