@@ -90,7 +90,9 @@ class Target:
             name=backend.name,
             version=backend.version,
             capabilities=_claims(template) if parsed.query else backend.capabilities,
-            thresholds=dict(backend.thresholds),
+            # A backend's thresholds are its default options' limits (counts and ratios
+            # change with options such as write_behind=false): a variant is held to none.
+            thresholds={} if parsed.query else dict(backend.thresholds),
             shared=shared,
         )
 
@@ -116,7 +118,7 @@ class Target:
             name=str(getattr(factory, "name", path.partition("?")[0].rpartition(":")[2])),
             version=str(getattr(factory, "version", "unknown")),
             capabilities=capabilities,
-            thresholds=dict(getattr(factory, "thresholds", {})),
+            thresholds={} if "?" in path else dict(getattr(factory, "thresholds", {})),
             shared=bool(getattr(factory, "shared", False)),
             visibility_delay_s=float(getattr(factory, "visibility_delay_s", 0.0)),
         )
