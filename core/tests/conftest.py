@@ -5,15 +5,12 @@ import socket
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import optuna_storage_kit as osk
-
-PG_URL = os.environ.get("OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
@@ -178,35 +175,23 @@ def one_error_line() -> Callable[..., str]:
 
 @pytest.fixture(scope="session")
 def pg_databases() -> Iterator[Callable[[], str]]:
-    """``new()`` makes a fresh Postgres database and returns its URL; all are dropped after."""
-    import psycopg2
-    import sqlalchemy.engine
+    """``new()`` makes a fresh Postgres database and returns its URL; all are dropped after.
 
-    admin = sqlalchemy.engine.make_url(PG_URL)
-    conn = psycopg2.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username,
-        password=admin.password,
-        dbname=admin.database,
-    )
-    conn.autocommit = True
+    Every admin statement has its own connection (``osk_postgres.testing``): the suite may
+    restart the server in between."""
+    from osk_postgres.testing import create_database, drop_database, server_url
+
     names: list[str] = []
 
     def new() -> str:
-        name = f"osk_tools_{uuid.uuid4().hex[:10]}"
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        names.append(name)
-        return admin.set(database=name).render_as_string(hide_password=False)
+        names.append(create_database("osk_tools"))
+        return server_url().set(database=names[-1]).render_as_string(hide_password=False)
 
     try:
         yield new
     finally:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+        for name in names:
+            drop_database(name)
 
 
 @pytest.fixture

@@ -21,47 +21,26 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
-import psycopg2
-import sqlalchemy.engine
 
-SERVER = os.environ.get("OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from osk_postgres.testing import create_database, drop_database, kit_url, server_url
+
 TRIALS = int(os.environ.get("OSK_BENCH_TRIALS", "2000"))
 PROCESSES = int(os.environ.get("OSK_BENCH_PROCESSES", "32"))
 PROCESS_TRIALS = int(os.environ.get("OSK_BENCH_PROCESS_TRIALS", "10"))
 
 
-def _admin(sql: str) -> None:
-    url = sqlalchemy.engine.make_url(SERVER)
-    conn = psycopg2.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=url.database or "postgres",
-    )
-    conn.autocommit = True
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
-
-
 @contextmanager
 def database() -> Iterator[str]:
-    name = f"osk_pg_bench_{uuid.uuid4().hex[:8]}"
-    _admin(f'CREATE DATABASE "{name}"')
+    name = create_database("osk_pg_bench")
     try:
         yield name
     finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
 
 def urls(db: str) -> dict[str, str]:
-    base = sqlalchemy.engine.make_url(SERVER).set(database=db)
-    return {
-        "kit": base.set(drivername="optuna+postgresql").render_as_string(hide_password=False),
-        "rdb": base.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False),
-    }
+    rdb = server_url().set(drivername="postgresql+psycopg2", database=db)
+    return {"kit": kit_url(db), "rdb": rdb.render_as_string(hide_password=False)}
 
 
 def objective(trial: optuna.Trial) -> float:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
-import sqlalchemy.engine
 
-SERVER_URL = os.environ.get(
-    "OSK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+from osk_postgres.testing import (
+    admin_execute,
+    create_database,
+    drop_database,
+    kit_url,
+    server_url,
 )
+
+__all__ = ["admin_execute", "create_database", "drop_database", "kit_url", "rdb_url"]
 
 TABLES = (
     "trial_heartbeats, trial_intermediate_values, trial_params, trial_system_attributes, "
@@ -21,62 +23,16 @@ TABLES = (
 )
 
 
-def _server() -> sqlalchemy.engine.URL:
-    return sqlalchemy.engine.make_url(SERVER_URL)
-
-
-def admin_connect(database: str | None = None) -> psycopg2.extensions.connection:
-    """A psycopg2 connection (autocommit) to the test server, for set-up and checks."""
-    url = _server()
-    conn = psycopg2.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=database or url.database or "postgres",
-    )
-    conn.autocommit = True
-    return conn
-
-
-def admin_execute(sql: str, params: tuple = (), database: str | None = None) -> list[tuple]:
-    """Run one statement as the test server's admin user; return its rows (if any)."""
-    conn = admin_connect(database)
-    try:
-        cur = conn.cursor()
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
-def create_database(prefix: str = "osk_pg_test") -> str:
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin_execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(name: str) -> None:
-    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def kit_url(database: str, **query: object) -> str:
-    """``optuna+postgresql://...`` for a database on the test server."""
-    url = _server().set(drivername="optuna+postgresql", database=database)
-    url = url.set(query={k: str(v) for k, v in query.items()})
-    return url.render_as_string(hide_password=False)
-
-
 def rdb_url(database: str) -> str:
     """The psycopg2 URL Optuna's RDBStorage takes for the same database."""
-    url = _server().set(drivername="postgresql+psycopg2", database=database)
+    url = server_url().set(drivername="postgresql+psycopg2", database=database)
     return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[str]:
     """One fresh database for the session, holding Optuna's schema; dropped afterwards."""
-    name = create_database()
+    name = create_database("osk_pg_test")
     try:
         yield name
     finally:
