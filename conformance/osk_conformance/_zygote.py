@@ -65,6 +65,14 @@ class Child:
         self._err.seek(0)
         return self._err.read()[-4000:]
 
+    @property
+    def failure(self) -> str:
+        """For an assertion message: the last line the child wrote to stderr (a traceback's
+        exception), then the rest of its stderr."""
+        text = self.stderr
+        lines = [line for line in text.splitlines() if line.strip()]
+        return f"{lines[-1].strip()}\n{text}" if lines else "(nothing on stderr)"
+
     def __enter__(self) -> Child:
         return self
 
@@ -235,6 +243,7 @@ def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> Non
         os.setgid(user)
         os.setuid(user)
     sys.argv = [request["module"], *request["argv"]]
+    sys.modules.pop(request["module"], None)  # imported by the preload: run it afresh, quietly
     runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
 
 

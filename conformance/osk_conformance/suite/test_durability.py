@@ -50,7 +50,7 @@ def _write_until_killed(
         else:
             code = child.wait(timeout=30)
             raise AssertionError(
-                f"the writer died (exit {code}) before being killed: {child.stderr}"
+                f"the writer died (exit {code}) before being killed: {child.failure}"
             )
         child.kill(signal.SIGKILL)
         child.wait()

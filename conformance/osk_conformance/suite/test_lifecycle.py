@@ -83,7 +83,7 @@ def _read(child: Child, stop: str | None = None) -> tuple[list[dict[str, Any]], 
 
 def _finished(child: Child) -> None:
     code = child.wait()
-    assert code == 0, f"the writing process failed (exit code {code}): {child.stderr}"
+    assert code == 0, f"the writing process failed (exit code {code}): {child.failure}"
 
 
 def _delay(storage: BaseStorage, target: Target) -> float:
@@ -138,7 +138,7 @@ def test_every_returned_write_survives_a_normal_exit(
             acks, events = _read(child)
         _finished(child)
         if how == "fork":
-            assert events.get("forked", {}).get("exitcode") == 0, child.stderr
+            assert events.get("forked", {}).get("exitcode") == 0, child.failure
     if "no-close" in events:
         pytest.skip(f"{osk_target.name}'s storage has no close() method")
     if how != "gc":
