@@ -183,6 +183,22 @@ def _preload(spec: str | None) -> None:
             continue
 
 
+def _inspect_read_only(spec: str, directory: str) -> None:
+    """What the read-only inspection does (its modules must be loaded before a child drops to
+    another user, who may not be able to read the Python installation)."""
+    from optuna.study import StudyDirection
+
+    from osk_conformance._lifecycle import store_record
+    from osk_conformance._target import open_spec
+
+    try:
+        storage = open_spec(spec, directory, mode="ro")
+        store_record(storage)
+        storage.create_new_study([StudyDirection.MINIMIZE], "osk-scout-refused")
+    except Exception:
+        pass  # a backend without mode=ro, or the refused write: the imports are what counts
+
+
 def _scout(spec: str) -> list[str]:
     """The modules a fresh store of ``spec`` imports, found by a forked, throwaway child."""
     read, write = os.pipe()
@@ -199,6 +215,7 @@ def _scout(spec: str) -> list[str]:
                 with open(os.devnull, "w") as sink:  # the Writer's acknowledgements
                     os.dup2(sink.fileno(), 1)
                 Writer(open_spec(spec, directory), "osk-scout").finished("scout")
+                _inspect_read_only(spec, directory)
                 names = sorted(set(sys.modules) - before)
                 with os.fdopen(write, "w") as out:
                     out.write("\n".join(names))
@@ -226,11 +243,55 @@ def _wait(pid: int, timeout: float) -> int:
         time.sleep(0.01)
 
 
+_PR_SET_KEEPCAPS = 8
+_CAP_DAC_READ_SEARCH = 2
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _drop_to(user: int) -> None:
+    """Become ``user`` (and its group), keeping one capability: reading any file.
+
+    The checkout, and so the Python installation, may sit under a directory only root can
+    enter; the kit checks what the user may *write*, so reading stays allowed
+    (``CAP_DAC_READ_SEARCH``) and every write is checked against ``user``'s permissions."""
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_KEEPCAPS) failed")
+    os.setgroups([])
+    os.setgid(user)
+    os.setuid(user)
+    data = (Data * 2)()
+    data[0].effective = data[0].permitted = 1 << _CAP_DAC_READ_SEARCH
+    if libc.capset(ctypes.byref(Header(_CAPABILITY_VERSION_3, 0)), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset(CAP_DAC_READ_SEARCH) failed")
+
+
 def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> None:
-    """In the forked child: take the pipes, drop privileges, run the module as ``__main__``."""
-    import runpy
+    """In the forked child: take the pipes, drop privileges, run the module as ``__main__``.
+
+    The module's code is read before privileges are dropped: the other user may not be able
+    to read the installation (a checkout under a root-only directory)."""
+    import builtins
+    import importlib.util
+    import types
 
     sock.close()
+    spec = importlib.util.find_spec(request["module"])
+    if spec is None or spec.loader is None or not hasattr(spec.loader, "get_code"):
+        raise ImportError(f"no module named {request['module']}")
+    code = spec.loader.get_code(request["module"])
     for target, fd in zip((0, 1, 2), fds, strict=True):
         os.dup2(fd, target)
         os.close(fd)
@@ -239,12 +300,18 @@ def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> Non
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     user = request.get("user")
     if user is not None:
-        os.setgroups([])
-        os.setgid(user)
-        os.setuid(user)
-    sys.argv = [request["module"], *request["argv"]]
-    sys.modules.pop(request["module"], None)  # imported by the preload: run it afresh, quietly
-    runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        _drop_to(int(user))
+    sys.argv = [spec.origin or request["module"], *request["argv"]]
+    main = types.ModuleType("__main__")  # what ``python -m module`` runs the module as
+    main.__dict__.update(
+        __file__=spec.origin,
+        __spec__=spec,
+        __loader__=spec.loader,
+        __package__=spec.parent,
+        __builtins__=builtins,
+    )
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
 
 
 def main(fd: int, spec: str | None) -> None:
