@@ -152,6 +152,28 @@ def check_metadata(files: list[Path]) -> None:
     run([sys.executable, "-m", "twine", "check", "--strict", *map(str, files)], cwd=ROOT)
 
 
+def check_licenses(files: list[Path]) -> None:
+    """Every wheel and sdist carries the project's LICENSE (the MIT text), not just its name."""
+    import tarfile
+    import zipfile
+
+    text = (ROOT / "LICENSE").read_text()
+    for file in files:
+        if file.name.endswith(".whl"):
+            with zipfile.ZipFile(file) as archive:
+                found = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == "LICENSE"]
+                content = [archive.read(n).decode() for n in found]
+        else:
+            with tarfile.open(file) as archive:
+                tops = [m for m in archive.getmembers() if m.name.count("/") == 1]
+                licenses = [m for m in tops if m.name.endswith("/LICENSE")]
+                found = [m.name for m in licenses]
+                content = [archive.extractfile(m).read().decode() for m in licenses]  # type: ignore[union-attr]
+        if text not in content:
+            raise CheckError(f"{file.name}: no LICENSE with the project's license text ({found})")
+    print(f"ok LICENSE in all {len(files)} files")
+
+
 def abi3_floor(member: Member) -> str:
     """``cp310`` for pyo3's ``abi3-py310`` feature in the member's Cargo.toml."""
     pyo3 = load_toml(member.directory / "Cargo.toml")["dependencies"]["pyo3"]
@@ -324,6 +346,7 @@ def check(out: Path, python: str) -> None:
     files = sorted(p for p in out.iterdir() if p.name.endswith((".whl", ".tar.gz")))
     with step("metadata"):
         check_metadata(files)
+        check_licenses(files)
     with step("file names, versions and wheel tags"):
         wheels = check_files(files, release, members)
         for member in members:
