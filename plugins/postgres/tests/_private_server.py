@@ -57,6 +57,8 @@ class PrivateServer:
     port: int
     user: str
     password: str
+    folder: str = ""
+    settings: str = ""
 
     def url(self, database: str = "postgres", password: str | None = None, **query: str) -> str:
         """``optuna+postgresql://`` URL for a database of this server."""
@@ -65,6 +67,13 @@ class PrivateServer:
         if query:
             text += "?" + "&".join(f"{k}={v}" for k, v in query.items())
         return text
+
+    def restart(self) -> None:
+        """Restart the server for real (``pg_ctl restart``: every connection is cut)."""
+        pg_ctl = _tool("pg_ctl")
+        assert pg_ctl is not None
+        data, log = os.path.join(self.folder, "data"), os.path.join(self.folder, "log")
+        _run(pg_ctl, "-D", data, "-o", self.settings, "-l", log, "-w", "restart")
 
 
 def _run(*args: str) -> None:
@@ -76,7 +85,12 @@ def _run(*args: str) -> None:
 def private_server() -> Iterator[PrivateServer]:
     """Start a server (scram-sha-256, ssl=off) on a free port; stop and delete it afterwards."""
     folder = tempfile.mkdtemp(prefix="osk_pg_private_")
-    server = PrivateServer(free_port(), "osk_owner", "private-server-secret")
+    port = free_port()
+    settings = (
+        f"-c port={port} -c listen_addresses=127.0.0.1 -c ssl=off -c fsync=off "
+        f"-c unix_socket_directories={folder} -c max_connections=20 -c shared_buffers=16MB"
+    )
+    server = PrivateServer(port, "osk_owner", "private-server-secret", folder, settings)
     data = os.path.join(folder, "data")
     pg_ctl = _tool("pg_ctl")
     assert pg_ctl is not None
@@ -98,10 +112,6 @@ def private_server() -> Iterator[PrivateServer]:
             f"--pwfile={password_file}",
             "--auth=scram-sha-256",
             "--no-sync",
-        )
-        settings = (
-            f"-c port={server.port} -c listen_addresses=127.0.0.1 -c ssl=off -c fsync=off "
-            f"-c unix_socket_directories={folder} -c max_connections=20 -c shared_buffers=16MB"
         )
         _run(pg_ctl, "-D", data, "-o", settings, "-l", os.path.join(folder, "log"), "-w", "start")
         yield server

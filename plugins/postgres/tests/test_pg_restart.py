@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
+import functools
 import threading
 import time
+from collections.abc import Callable
 
 import optuna
 import pytest
@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 import optuna_storage_kit as osk
 
+from ._private_server import private_server, unavailable_reason
 from ._workers import objective
 from .conftest import admin_execute, kit_url
 
@@ -29,8 +30,10 @@ def _check(study: optuna.Study, expected: int) -> None:
     assert all(t.state == TrialState.COMPLETE and len(t.params) == 3 for t in trials)
 
 
-def _optimize_while(database: str, disturb, n_trials: int, **options: object) -> tuple:
-    storage = osk.open_storage(kit_url(database, **options))
+def _optimize_while(url: Callable[..., str], disturb, n_trials: int, **options: object) -> dict:
+    """``study.optimize`` through ``url(**options)`` while ``disturb`` runs in a thread; check
+    every trial through a fresh storage; return the first storage's connection counters."""
+    storage = osk.open_storage(url(**options))
     study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler())
     done = threading.Event()
     disturber = threading.Thread(target=disturb, args=(done,))
@@ -41,7 +44,7 @@ def _optimize_while(database: str, disturb, n_trials: int, **options: object) ->
         done.set()
         disturber.join()
     counters = storage.inner.connection_stats()
-    fresh = osk.open_storage(kit_url(database))
+    fresh = osk.open_storage(url())
     try:
         _check(optuna.load_study(study_name=study.study_name, storage=fresh), n_trials)
     finally:
@@ -61,23 +64,23 @@ def test_terminated_backends_are_replaced_transparently(
             time.sleep(0.15)
             killed.append(admin_execute(KILL_SESSIONS, (empty_tables,))[0][0])
 
-    counters = _optimize_while(empty_tables, disturb, 150, write_behind=write_behind, pool_size=2)
+    url = functools.partial(kit_url, empty_tables)
+    counters = _optimize_while(url, disturb, 150, write_behind=write_behind, pool_size=2)
     assert sum(killed) > 0
     assert counters["reconnects"] > 0
 
 
-@pytest.mark.skipif(
-    os.environ.get("OSK_TEST_PG_RESTART") != "1",
-    reason="restarts the local Postgres server; set OSK_TEST_PG_RESTART=1 where that is safe",
-)
-def test_server_restart(empty_tables: str) -> None:
-    command = os.environ.get(
-        "OSK_TEST_PG_RESTART_CMD", "pg_ctlcluster --skip-systemctl-redirect 15 main restart"
-    )
+def test_server_restart() -> None:
+    """A real restart (``pg_ctl restart``) of a private server mid-study: the study goes on."""
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.fail(f"cannot start a private Postgres server for the restart test: {reason}")
+    with private_server() as server:
 
-    def disturb(done: threading.Event) -> None:
-        time.sleep(0.5)
-        subprocess.run(command.split(), check=True, timeout=120)
+        def disturb(done: threading.Event) -> None:
+            time.sleep(0.5)
+            server.restart()
 
-    counters = _optimize_while(empty_tables, disturb, 300, reconnect_timeout=90)
+        url = functools.partial(server.url, "postgres")
+        counters = _optimize_while(url, disturb, 300, reconnect_timeout=90)
     assert counters["reconnects"] > 0
