@@ -101,6 +101,7 @@ def run_suite(
     quick: bool,
     categories: list[str],
     out: Path,
+    select: str | None = None,
     baseline: str | None = None,
     workers: int = 8,
     seed: int | None = None,
@@ -129,6 +130,8 @@ def run_suite(
     ]
     if quick:
         args.append("--osk-quick")
+    if select:
+        args += ["-k", select]
     if baseline:
         args += ["--osk-baseline", baseline]
     if seed is not None:

@@ -37,6 +37,14 @@ __all__ = ["certify"]
     help="Run only these categories (repeatable); the certificate marks the others 'not run'.",
 )
 @click.option(
+    "-k",
+    "select",
+    metavar="EXPRESSION",
+    default=None,
+    help="Run only the tests whose names match, as pytest's -k (e.g. 'full_disk or "
+    "read_only'); the certificate says so, and covers only what ran.",
+)
+@click.option(
     "--baseline",
     type=click.Path(dir_okay=False, exists=True),
     help=("A previous certificate.json: flag counts up >5% and ratios up >25%."),
@@ -59,6 +67,7 @@ def certify(
     quick: bool,
     out: Path,
     only: tuple[str, ...],
+    select: str | None,
     baseline: str | None,
     workers: int,
     seed: int | None,
@@ -81,6 +90,7 @@ def certify(
     settings: dict[str, Any] = {
         "quick": quick,
         "only": only,
+        "select": select,
         "baseline": baseline,
         "workers": workers,
         "seed": _seed(seed, quick),
@@ -120,6 +130,7 @@ def _certify_one(
     *,
     quick: bool,
     only: tuple[str, ...],
+    select: str | None,
     baseline: str | None,
     workers: int,
     seed: int,
@@ -137,6 +148,7 @@ def _certify_one(
     settings: dict[str, Any] = {
         "quick": quick,
         "categories": categories,
+        "select": select,
         "out": out,
         "baseline": baseline,
         "workers": workers,
@@ -147,7 +159,13 @@ def _certify_one(
     else:
         code, collector = run_suite(target, **settings)
     cert = build_certificate(
-        target, collector, quick=quick, categories=categories, exit_code=code, seed=seed
+        target,
+        collector,
+        quick=quick,
+        categories=categories,
+        exit_code=code,
+        seed=seed,
+        select=select,
     )
     paths = write_certificate(cert, out)
     _summary(cert)

@@ -24,6 +24,7 @@ def build_certificate(
     categories: list[str],
     exit_code: int,
     seed: int | None = None,
+    select: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the certificate of one run."""
     sections: dict[str, Any] = {}
@@ -56,13 +57,19 @@ def build_certificate(
             "thresholds": dict(target.thresholds),
         },
         "versions": versions(),
-        "mode": "quick (scaled-down workloads and fewer examples)" if quick else "full",
+        "mode": _mode(quick, select),
         "seed": seed,
+        "selection": select,
         "categories": sections,
         "performance": {"figures": collector.figures.get(target.label, {})},
         "errors": collector.errors,
         "pytest_exit_code": exit_code,
     }
+
+
+def _mode(quick: bool, select: str | None) -> str:
+    mode = "quick (scaled-down workloads and fewer examples)" if quick else "full"
+    return f"{mode}; only the tests matching -k {select!r}" if select else mode
 
 
 def write_certificate(certificate: dict[str, Any], out: Path) -> list[Path]:
@@ -82,7 +89,8 @@ def _replay(cert: dict[str, Any]) -> str:
     if backend["kind"] == "factory":
         target = f"--factory {target}"
     quick = " --quick" if cert["mode"].startswith("quick") else ""
-    return f"osk certify {target}{quick} --seed {cert.get('seed')}"
+    select = f" -k '{cert['selection']}'" if cert.get("selection") else ""
+    return f"osk certify {target}{quick}{select} --seed {cert.get('seed')}"
 
 
 def markdown(cert: dict[str, Any]) -> str:
