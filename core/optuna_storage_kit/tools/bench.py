@@ -38,7 +38,13 @@ from optuna.storages import BaseStorage
 
 import optuna_storage_kit as osk
 from optuna_storage_kit.tools import demo as _demo
-from optuna_storage_kit.tools.locations import Location, classify, open_any
+from optuna_storage_kit.tools.locations import (
+    Location,
+    classify,
+    file_backends,
+    new_file_url,
+    open_any,
+)
 from optuna_storage_kit.tools.output import Progress
 
 __all__ = [
@@ -53,7 +59,6 @@ __all__ = [
 
 REFERENCE_URL = "optuna+memory://"
 WORKLOADS = ("random", "tpe", "get_all_trials")
-_FILE_BACKENDS = {"sqlite": "bench.db", "journal": "bench.log"}
 _PARALLEL = ("random", "tpe")
 _UNIT = FloatDistribution(0.0, 1.0)
 
@@ -77,9 +82,8 @@ class BenchResult:
 
 
 def default_urls(directory: pathlib.Path) -> list[str]:
-    """Fresh files for each installed file backend of ours (SQLite, journal)."""
-    names = osk.get_registry().schemes()
-    return [f"optuna+{s}:///{directory / f}" for s, f in _FILE_BACKENDS.items() if s in names]
+    """A fresh file in ``directory`` for each installed file backend."""
+    return [new_file_url(b, directory, f"bench-{b.name}") for b in file_backends()]
 
 
 def baseline_urls(directory: pathlib.Path) -> list[str]:
