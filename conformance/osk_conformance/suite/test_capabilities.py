@@ -8,7 +8,6 @@ in other categories hold the same claims to their full workloads.)
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import uuid
 from collections.abc import Callable
 
@@ -18,17 +17,9 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-import optuna_storage_kit as osk
 from osk_conformance._async_driver import missing_async_methods
 from osk_conformance._target import Target
 from osk_conformance._workers import counters, optimize
-
-
-def test_capabilities_are_declared(osk_target: Target) -> None:
-    assert isinstance(osk_target.capabilities, osk.Capabilities)
-    claims = dataclasses.asdict(osk_target.capabilities)
-    assert claims.keys() == set(osk.Capabilities.names())
-    osk.Capabilities(**claims)  # the core's one check of the implications (IMPLIED)
 
 
 @pytest.mark.osk_requires("persistent")

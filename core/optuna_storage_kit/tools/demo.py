@@ -1,4 +1,5 @@
-"""``osk demo``: the seed use case at scale, timed.
+"""``osk demo``: the seed use case at scale, timed (the standard workload,
+:mod:`optuna_storage_kit.toolkit.workloads`).
 
 The URL may be any location the tools take (:mod:`optuna_storage_kit.tools.locations`):
 an ``optuna+`` URL, Optuna's own ``sqlite:///``/``postgresql://`` URL or a journal file path.
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 import optuna_storage_kit as osk
+from optuna_storage_kit.toolkit import workloads
 from optuna_storage_kit.tools.locations import (
     Location,
     classify,
@@ -56,32 +58,19 @@ def default_url() -> str:
     return new_file_url(backends[0], directory, "demo")
 
 
-def objective(trial: optuna.Trial) -> float:
-    x = trial.suggest_float("x", -10, 10)
-    y = trial.suggest_float("y", -10, 10)
-    z = trial.suggest_float("z", 1e-3, 1e3, log=True)
-    return (x - 2) ** 2 + (y + 1) ** 2 + (z - 10) ** 2 / 100
-
-
-def _sampler(name: str) -> optuna.samplers.BaseSampler:
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=0)
-    return optuna.samplers.RandomSampler(seed=0)
-
-
 def run_one(url: str, trials: int, sampler: str, progress: Progress | None) -> DemoResult:
     """Optimize ``trials`` trials in a new study at ``url`` and time it."""
     if trials < 1:
         raise ValueError(f"a demo needs at least one trial, got {trials}")
     location = classify(url)
     storage = open_any(location)
-    study = optuna.create_study(storage=storage, sampler=_sampler(sampler))
+    study = optuna.create_study(storage=storage, sampler=workloads.sampler(sampler))
     callbacks = []
     if progress is not None:
         progress.start(f"{location.label}: optimizing", trials, "trials")
         callbacks.append(lambda _study, _trial: progress.advance())
     start = time.perf_counter()
-    study.optimize(objective, n_trials=trials, callbacks=callbacks)
+    study.optimize(workloads.objective, n_trials=trials, callbacks=callbacks)
     seconds = time.perf_counter() - start
     if progress is not None:
         progress.finish()

@@ -308,8 +308,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
                 trial.values = list(values)
             if complete is not None:
                 trial.datetime_complete = complete
-            if state != TrialState.RUNNING:
-                self.cache.owned.pop(trial_id, None)
+            self.cache.owned.pop(trial_id, None)  # no longer running: no longer ours
             if state.is_finished():
                 self.cache.remember_finished(owned.study_id, trial)
         return True
