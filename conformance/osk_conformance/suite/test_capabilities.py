@@ -14,6 +14,7 @@ from collections.abc import Callable
 import optuna
 import pytest
 from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
@@ -68,6 +69,7 @@ def test_multi_process_sees_other_writer(osk_open: Callable[..., BaseStorage]) -
 @pytest.mark.osk_requires("heartbeat")
 def test_heartbeat_options_accepted(osk_open: Callable[..., BaseStorage]) -> None:
     storage = osk_open(heartbeat_interval=7, grace_period=20)
+    assert isinstance(storage, BaseHeartbeat), "Optuna runs heartbeats on BaseHeartbeat only"
     assert storage.get_heartbeat_interval() == 7
 
 

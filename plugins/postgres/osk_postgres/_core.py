@@ -83,7 +83,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             start = self._unique_start(datetime.now())
         top = sc.max_seen
 
-        async def op(s: Session, attempt: int) -> Any:
+        async def op(s: Session, attempt: int) -> tuple[int, int, int | None]:
             if attempt > 0 and template is None:  # did the unanswered attempt commit?
                 row = await s.fetchrow(_sql.FIND_CREATED, study_id, state.name, start, top)
                 if row is not None:
