@@ -45,6 +45,27 @@ def test_bad_file_urls_are_one_line_naming_the_url_and_the_fix(
     assert problem in message and fix in message
 
 
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"file_path": "study.db"}, "file_path is not callable"),
+        ({"file_path": url_file, "file_suffix": 1}, "file_suffix 1 must be a str"),
+        ({"default_rank": 1.5}, "default_rank 1.5 must be an int"),
+        ({"default_rank": True}, "default_rank True must be an int"),
+    ],
+)
+def test_invalid_file_facts_are_reported(fields: dict[str, object], problem: str) -> None:
+    backend = osk.Backend(
+        name="x",
+        schemes=("x",),
+        version="1",
+        spec_version=osk.SPEC_VERSION,
+        open=lambda url, options: osk.open_storage("optuna+memory://"),
+        **fields,  # type: ignore[arg-type]
+    )
+    assert any(problem in p for p in backend.problems()), backend.problems()
+
+
 @pytest.fixture
 def third_party_file_backend(tmp_path: Path) -> Iterator[osk.Backend]:
     """A file backend registered in the global registry for the test: a memory store whose
