@@ -1,4 +1,5 @@
-"""The standard performance workloads, their sizes, and the checks of their figures."""
+"""The standard performance workloads (on :mod:`optuna_storage_kit.toolkit.workloads`), their
+sizes, and the checks of their figures."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution
-from optuna.trial import TrialState, create_trial
 
+from optuna_storage_kit.toolkit import workloads
 from osk_conformance._pool import ProcessPool
 from osk_conformance._target import Target
-from osk_conformance._workers import counters, random_objective, study_for
+from osk_conformance._workers import counters, study_for
 
 __all__ = ["ROUNDS", "SIZES", "WORKLOADS", "check_figures", "run_workload"]
 
@@ -61,14 +61,14 @@ def run_workload(
         def timed() -> tuple[float, dict[str, int]]:
             before = counters(storage)
             start = time.perf_counter()
-            study.optimize(random_objective, n_trials=n, catch=())
+            study.optimize(workloads.objective, n_trials=n, catch=())
             seconds = time.perf_counter() - start
             return seconds, _delta(before, counters(storage))
 
         return timed, n
     if workload == "get_all_trials_10000":
         study = optuna.create_study(storage=storage, study_name=name)
-        study.add_trials(_trials(n))
+        study.add_trials(workloads.finished_trials(n))
         reader = target.open(directory)
         study_id = reader.get_study_id_from_name(name)
 
@@ -93,21 +93,6 @@ def run_workload(
 
         return timed_processes, 8 * n
     raise ValueError(f"unknown workload {workload!r}")
-
-
-def _trials(n: int) -> list[optuna.trial.FrozenTrial]:
-    dist = FloatDistribution(-10, 10)
-    return [
-        create_trial(
-            state=TrialState.COMPLETE,
-            value=float(i),
-            params={"x": (i % 200) / 10 - 10, "y": 0.5, "z": -0.5},
-            distributions={"x": dist, "y": dist, "z": dist},
-            user_attrs={"i": i},
-            intermediate_values={0: float(i)},
-        )
-        for i in range(n)
-    ]
 
 
 def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:

@@ -60,7 +60,7 @@ def canonical(value: Any, *, signed_zero: bool = True) -> Any:
 
 def same_value(a: Any, b: Any) -> bool:
     """Equal as stored values: same types, nan equals nan, -0.0 differs from 0.0."""
-    return canonical(a) == canonical(b)
+    return bool(canonical(a) == canonical(b))
 
 
 def trial_view(trial: FrozenTrial) -> tuple[Any, ...]:

@@ -10,19 +10,12 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import Trial
 
+from optuna_storage_kit.toolkit import workloads
 from osk_conformance._target import open_spec
 
-__all__ = ["counters", "optimize", "optimize_in_process", "random_objective", "study_for"]
+__all__ = ["counters", "optimize", "optimize_in_process", "study_for"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def random_objective(trial: Trial) -> float:
-    """Three float parameters, as in the standard workloads."""
-    x = trial.suggest_float("x", -10, 10)
-    y = trial.suggest_float("y", -10, 10)
-    z = trial.suggest_float("z", -10, 10)
-    return (x - 2) ** 2 + (y + 1) ** 2 + z**2
 
 
 def optimize(
@@ -30,7 +23,7 @@ def optimize(
     study_name: str,
     n_trials: int,
     sampler: str = "random",
-    objective: Callable[[Trial], float] = random_objective,
+    objective: Callable[[Trial], float] = workloads.objective,
 ) -> optuna.Study:
     """Load ``study_name`` (creating it if need be) and run ``n_trials``, errors propagating."""
     study = study_for(storage, study_name, sampler)
@@ -39,13 +32,13 @@ def optimize(
 
 
 def study_for(storage: BaseStorage, study_name: str, sampler: str = "random") -> optuna.Study:
-    """Create or load ``study_name`` with a seeded ``"random"`` or ``"tpe"`` sampler."""
-    samplers = {
-        "random": lambda: optuna.samplers.RandomSampler(seed=0),
-        "tpe": lambda: optuna.samplers.TPESampler(seed=0),
-    }
+    """Create or load ``study_name`` with the standard workload's seeded ``"random"`` or
+    ``"tpe"`` sampler."""
     return optuna.create_study(
-        storage=storage, study_name=study_name, load_if_exists=True, sampler=samplers[sampler]()
+        storage=storage,
+        study_name=study_name,
+        load_if_exists=True,
+        sampler=workloads.sampler(sampler),
     )
 
 
@@ -60,7 +53,7 @@ class _Recorder:
         self.ran.append(trial.number)
         if self.seconds:
             time.sleep(self.seconds)  # a trial that takes a moment, so claims overlap
-        return random_objective(trial)
+        return workloads.objective(trial)
 
 
 def optimize_in_process(

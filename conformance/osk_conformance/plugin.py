@@ -134,12 +134,8 @@ def _target_of(item: pytest.Item) -> Target | None:
     return target if isinstance(target, Target) else None
 
 
-def category_of(item: pytest.Item) -> str | None:
-    """The kit's category of a test: its module ``test_<category>.py`` in the suite."""
-    return _category_of_path(Path(str(item.path)))
-
-
 def _category_of_path(path: Path) -> str | None:
+    """The kit's category of a test module: ``test_<category>.py`` in the suite."""
     if path.parent.name == "suite" and path.parent.parent.name == "osk_conformance":
         return path.stem.removeprefix("test_")
     return None

@@ -85,14 +85,6 @@ def test_demo_reports_trials_per_second(osk_cmd: OskCmd) -> None:
     assert float(cells[3].replace(",", "")) > 0  # trials per second
 
 
-def test_demo_default_url_uses_sqlite_rust_when_installed() -> None:
-    from optuna_storage_kit.tools import demo as _demo
-
-    names = {b.name for b in osk.get_registry().backends()}
-    expected = "optuna+sqlite:///" if "sqlite-rust" in names else "optuna+memory://"
-    assert _demo.default_url().startswith(expected)
-
-
 def test_plugin_commands_are_added_and_failures_warned(
     registry: osk.Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -64,7 +64,7 @@ def test_patch_is_installed_once() -> None:
 
 
 def test_unknown_scheme_through_optuna_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from optuna_storage_kit.runtime.registry import KNOWN_SCHEMES
+    from optuna_storage_kit.runtime.extras import KNOWN_SCHEMES
 
     # A first-party scheme whose package is not installed (ours all are, in this workspace).
     monkeypatch.setitem(KNOWN_SCHEMES, "fakedb", ("osk-fakedb", "fakedb"))

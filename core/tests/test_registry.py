@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 import optuna_storage_kit as osk
-from optuna_storage_kit.runtime.registry import KNOWN_SCHEMES
+from optuna_storage_kit.runtime.extras import KNOWN_SCHEMES
 
 GOOD_PLUGIN = """
 import optuna_storage_kit as osk

@@ -6,6 +6,7 @@ import copy
 import math
 import time
 import uuid
+from collections.abc import Callable
 
 import optuna
 import pytest
@@ -169,7 +170,7 @@ def test_finished_trial_is_immutable(osk_storage: BaseStorage, final: TrialState
     values = [1.0] if final == TrialState.COMPLETE else None
     assert osk_storage.set_trial_state_values(trial_id, final, values)
     before = trial_view(osk_storage.get_trial(trial_id))
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: osk_storage.set_trial_param(trial_id, "y", 0.5, FloatDistribution(0, 1)),
         lambda: osk_storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0]),
         lambda: osk_storage.set_trial_state_values(trial_id, TrialState.RUNNING),
@@ -228,8 +229,13 @@ def test_waiting_trials_pop_once(osk_storage: BaseStorage) -> None:
     study = optuna.load_study(
         study_name=osk_storage.get_study_name_from_id(study_id), storage=osk_storage
     )
-    seen = []
-    study.optimize(lambda t: seen.append(t.suggest_float("x", 0, 1)) or 0.0, n_trials=2)
+    seen: list[float] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        seen.append(trial.suggest_float("x", 0, 1))
+        return 0.0
+
+    study.optimize(objective, n_trials=2)
     assert sorted(seen) == [0.1, 0.2]
     assert osk_storage.get_n_trials(study_id, TrialState.WAITING) == 0
 
@@ -261,10 +267,11 @@ def test_get_all_trials_deepcopy_contract(osk_storage: BaseStorage) -> None:
     osk_storage.set_trial_user_attr(trial_id, "nested", {"a": [1, 2]})
     osk_storage.set_trial_param(trial_id, "x", 0.5, FloatDistribution(0, 1))
     osk_storage.set_trial_intermediate_value(trial_id, 0, 1.0)
-    for getter in (
+    getters: tuple[Callable[[], FrozenTrial], ...] = (
         lambda: osk_storage.get_all_trials(study_id)[0],
         lambda: osk_storage.get_all_trials(study_id, deepcopy=True)[0],
-    ):
+    )
+    for getter in getters:
         trial = getter()
         trial.user_attrs["nested"]["a"].append(3)
         trial.user_attrs["new"] = 1

@@ -8,27 +8,19 @@ in other categories hold the same claims to their full workloads.)
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import uuid
 from collections.abc import Callable
 
 import optuna
 import pytest
 from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-import optuna_storage_kit as osk
 from osk_conformance._async_driver import missing_async_methods
 from osk_conformance._target import Target
 from osk_conformance._workers import counters, optimize
-
-
-def test_capabilities_are_declared(osk_target: Target) -> None:
-    assert isinstance(osk_target.capabilities, osk.Capabilities)
-    claims = dataclasses.asdict(osk_target.capabilities)
-    assert claims.keys() == set(osk.Capabilities.names())
-    osk.Capabilities(**claims)  # the core's one check of the implications (IMPLIED)
 
 
 @pytest.mark.osk_requires("persistent")
@@ -77,6 +69,7 @@ def test_multi_process_sees_other_writer(osk_open: Callable[..., BaseStorage]) -
 @pytest.mark.osk_requires("heartbeat")
 def test_heartbeat_options_accepted(osk_open: Callable[..., BaseStorage]) -> None:
     storage = osk_open(heartbeat_interval=7, grace_period=20)
+    assert isinstance(storage, BaseHeartbeat), "Optuna runs heartbeats on BaseHeartbeat only"
     assert storage.get_heartbeat_interval() == 7
 
 

@@ -27,7 +27,7 @@ from osk_conformance._target import Target
 from osk_conformance._trials import canonical, outcome, trial_view
 
 # Any text but NUL, which no SQL text column stores (Optuna's RDBStorage included).
-TEXT = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
+TEXT = st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00")
 # Names that differ in one code point but may compare equal under a collation, Unicode
 # normalization, case folding or space padding: each must be a name of its own.
 NEAR = st.sampled_from(

@@ -97,16 +97,16 @@ def _write(storage: BaseStorage, kind: str, key: Any, value: Any) -> Callable[[]
         trials = storage.get_all_trials(study_id)
         return lambda: [(canonical(t.user_attrs), canonical(t.system_attrs)) for t in trials]
     trial_id = storage.create_new_trial(study_id)
-    setter = {
+    set_trial: Callable[[int, str, Any], None] = {
         "trial-user": storage.set_trial_user_attr,
         "trial-system": storage.set_trial_system_attr,
     }[kind]
-    setter(trial_id, KEY, "before")
-    setter(trial_id, key, value)
+    set_trial(trial_id, KEY, "before")
+    set_trial(trial_id, key, value)
     return lambda: trial_view(storage.get_trial(trial_id))
 
 
-def _observe(storage: BaseStorage, kind: str, key: Any, value: Any) -> tuple[str, Any]:
+def _observe(storage: BaseStorage, kind: str, key: Any, value: Any) -> tuple[str, Any, Any]:
     """``("stored", record)`` or ``("refused", path, record-after)`` for one write."""
     study_id_before = {s._study_id for s in storage.get_all_studies()}
     try:

@@ -18,18 +18,11 @@ from optuna_storage_kit.errors import (
     NoSuchBackendError,
     PluginError,
 )
+from optuna_storage_kit.runtime.extras import KNOWN_SCHEMES
 from optuna_storage_kit.spec import hookspecs
 from optuna_storage_kit.spec.backend import Backend
 
 __all__ = ["BrokenPlugin", "Registry", "get_registry"]
-
-# scheme -> (distribution, extra): what to tell a user whose scheme is not installed.
-KNOWN_SCHEMES: dict[str, tuple[str, str]] = {
-    "sqlite": ("osk-sqlite", "sqlite"),
-    "postgresql": ("osk-postgres", "postgres"),
-    "postgres": ("osk-postgres", "postgres"),
-    "journal": ("osk-journal", "journal"),
-}
 
 
 @dataclasses.dataclass(frozen=True)

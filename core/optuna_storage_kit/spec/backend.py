@@ -12,6 +12,8 @@ from optuna_storage_kit.spec.capabilities import Capabilities
 from optuna_storage_kit.spec.options import HEARTBEAT_OPTIONS, MODE_OPTION, Option
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from optuna.storages import BaseStorage
 
     from optuna_storage_kit.runtime.urls import StorageURL
@@ -62,6 +64,17 @@ class Backend:
         thresholds: The performance limits the conformance kit holds this backend to, by the
             names the kit defines (ratios to the reference backend and per-trial counts), e.g.
             ``{"random_5000.ratio": 1.5, "random_5000.statements_per_trial": 6}``.
+        file_path: For a backend that keeps each store in a local file or directory:
+            ``file_path(url) -> Path`` names it (``None`` when a URL names none). The tools
+            use it to tell stores apart (``osk copy``), check that a source exists, and make
+            new stores (``osk demo``, ``osk bench``). Usually
+            :func:`optuna_storage_kit.toolkit.files.url_file`. ``None`` (the default): the
+            stores are not files (a server, memory).
+        file_suffix: With ``file_path``: the suffix the tools give a new store's file, e.g.
+            ``".db"`` (``osk demo`` creates ``demo.db``).
+        default_rank: How much the tools prefer this backend when the user names none: of the
+            installed file backends, ``osk demo`` uses the one of highest rank (the in-memory
+            reference when there is none).
     """
 
     name: str
@@ -76,6 +89,9 @@ class Backend:
     thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
     capabilities_for: Callable[[Mapping[str, Any]], Capabilities] | None = None
     visibility_delay_s: float | Callable[[Mapping[str, Any]], float] = 0.0
+    file_path: Callable[[StorageURL], Path | None] | None = None
+    file_suffix: str = ""
+    default_rank: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.schemes, str):
@@ -105,6 +121,12 @@ class Backend:
             not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0
         ):
             found.append(f"visibility_delay_s {delay!r} must be a number >= 0 or a callable")
+        if self.file_path is not None and not callable(self.file_path):
+            found.append("file_path is not callable")
+        if not isinstance(self.file_suffix, str):
+            found.append(f"file_suffix {self.file_suffix!r} must be a str such as '.db'")
+        if not isinstance(self.default_rank, int) or isinstance(self.default_rank, bool):
+            found.append(f"default_rank {self.default_rank!r} must be an int")
         names = [o.name for o in self.all_options]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

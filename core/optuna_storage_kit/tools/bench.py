@@ -5,7 +5,8 @@ like on whatever machine this is. The in-memory backend (``optuna+memory://``) i
 (ratio 1); Optuna's own ``RDBStorage`` on a SQLite file and ``JournalStorage`` on a file are the
 baselines users migrate from.
 
-Workloads (the objective and samplers of ``osk demo``: three float parameters):
+Workloads (the objective, samplers and trials of :mod:`optuna_storage_kit.toolkit.workloads`,
+which ``osk demo`` and ``osk certify`` run too: three float parameters):
 
 * ``random``: ``study.optimize`` with ``RandomSampler``, N trials.
 * ``tpe``: the same with ``TPESampler`` (reads every trial each time it samples).
@@ -33,12 +34,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution
 from optuna.storages import BaseStorage
 
 import optuna_storage_kit as osk
-from optuna_storage_kit.tools import demo as _demo
-from optuna_storage_kit.tools.locations import Location, classify, open_any
+from optuna_storage_kit.toolkit import workloads
+from optuna_storage_kit.tools.locations import (
+    Location,
+    classify,
+    file_backends,
+    new_file_url,
+    open_any,
+)
 from optuna_storage_kit.tools.output import Progress
 
 __all__ = [
@@ -53,9 +59,7 @@ __all__ = [
 
 REFERENCE_URL = "optuna+memory://"
 WORKLOADS = ("random", "tpe", "get_all_trials")
-_FILE_BACKENDS = {"sqlite": "bench.db", "journal": "bench.log"}
 _PARALLEL = ("random", "tpe")
-_UNIT = FloatDistribution(0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +81,8 @@ class BenchResult:
 
 
 def default_urls(directory: pathlib.Path) -> list[str]:
-    """Fresh files for each installed file backend of ours (SQLite, journal)."""
-    names = osk.get_registry().schemes()
-    return [f"optuna+{s}:///{directory / f}" for s, f in _FILE_BACKENDS.items() if s in names]
+    """A fresh file in ``directory`` for each installed file backend."""
+    return [new_file_url(b, directory, f"bench-{b.name}") for b in file_backends()]
 
 
 def baseline_urls(directory: pathlib.Path) -> list[str]:
@@ -151,7 +154,7 @@ def _time(loc: Location, workload: str, trials: int, workers: int) -> float:
         if workers == 1:
             study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(workload))
             start = time.perf_counter()
-            study.optimize(_demo.objective, n_trials=trials)
+            study.optimize(workloads.objective, n_trials=trials)
             return time.perf_counter() - start
         return _time_processes(loc, name, workload, trials, workers)
     finally:
@@ -160,16 +163,7 @@ def _time(loc: Location, workload: str, trials: int, workers: int) -> float:
 
 def _time_read(loc: Location, storage: BaseStorage, name: str, trials: int) -> float:
     study = optuna.load_study(study_name=name, storage=storage)
-    study.add_trials(
-        [
-            optuna.trial.create_trial(
-                params={"x": i / trials, "y": 1.0 - i / trials},
-                distributions={"x": _UNIT, "y": _UNIT},
-                value=float(i),
-            )
-            for i in range(trials)
-        ]
-    )
+    study.add_trials(workloads.finished_trials(trials))
     start = time.perf_counter()
     reader = open_any(loc) if loc.multi_process else storage
     read = reader.get_all_trials(reader.get_study_id_from_name(name), deepcopy=False)
@@ -180,7 +174,7 @@ def _time_read(loc: Location, storage: BaseStorage, name: str, trials: int) -> f
 
 
 def _sampler(workload: str) -> optuna.samplers.BaseSampler:
-    return _demo._sampler("tpe" if workload == "tpe" else "random")
+    return workloads.sampler("tpe" if workload == "tpe" else "random")
 
 
 def _time_processes(loc: Location, name: str, workload: str, trials: int, workers: int) -> float:
@@ -220,7 +214,7 @@ def _worker(location: str, name: str, workload: str, trials: int, ready: Any, go
     study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(workload))
     ready.wait(timeout=300)
     go.wait(timeout=300)
-    study.optimize(_demo.objective, n_trials=trials)
+    study.optimize(workloads.objective, n_trials=trials)
 
 
 def report(results: Sequence[BenchResult], *, trials: int, workers: int) -> dict[str, Any]:

@@ -382,7 +382,7 @@ def bench(
 ) -> None:
     """Time the standard workloads on each URL, Optuna's storages and memory, in one run.
 
-    Without URLs, measures fresh files on each installed file backend of ours (optuna+sqlite,
+    Without URLs, measures a fresh file on each installed file backend (e.g. optuna+sqlite,
     optuna+journal). Prints trials per second and the time ratio to the in-memory reference.
     """
     from optuna_storage_kit.tools import bench as _bench

@@ -18,16 +18,12 @@ from typing import Any
 
 import click
 
+from optuna_storage_kit.runtime.extras import PLUGIN_COMMANDS
+
 __all__ = ["PLUGIN_COMMANDS", "OskGroup", "debug_option", "describe_error"]
 
 DEBUG_KEY = "osk.debug"
 _ARGS_KEY = "osk.args"
-
-PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
-    "certify": ("osk-conformance", "conformance"),
-    "journal": ("osk-journal", "journal"),
-}
-"""Commands that plugins we ship add: ``name -> (distribution, extra)``, for install hints."""
 
 _HINTS: tuple[tuple[type[BaseException], str], ...] = (
     (ConnectionError, "check that the server is running and that host and port are right"),

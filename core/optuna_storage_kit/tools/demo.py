@@ -1,4 +1,5 @@
-"""``osk demo``: the seed use case at scale, timed.
+"""``osk demo``: the seed use case at scale, timed (the standard workload,
+:mod:`optuna_storage_kit.toolkit.workloads`).
 
 The URL may be any location the tools take (:mod:`optuna_storage_kit.tools.locations`):
 an ``optuna+`` URL, Optuna's own ``sqlite:///``/``postgresql://`` URL or a journal file path.
@@ -12,16 +13,24 @@ import tempfile
 import time
 
 import optuna
+from optuna.storages import BaseStorage
 from rich.console import Console
 from rich.table import Table
 
 import optuna_storage_kit as osk
-from optuna_storage_kit.tools.locations import classify, open_any
+from optuna_storage_kit.toolkit import workloads
+from optuna_storage_kit.tools.locations import (
+    Location,
+    classify,
+    file_backends,
+    new_file_url,
+    open_any,
+)
 from optuna_storage_kit.tools.output import Progress
 
 __all__ = ["DemoResult", "default_url", "print_results", "run"]
 
-DEFAULT_BACKEND = "sqlite-rust"
+REFERENCE_URL = "optuna+memory://"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +40,8 @@ class DemoResult:
     trials: int
     seconds: float
     best_value: float
+    note: str | None = None
+    """Where a file store is and how to open it again, for the user."""
 
     @property
     def trials_per_second(self) -> float:
@@ -38,25 +49,13 @@ class DemoResult:
 
 
 def default_url() -> str:
-    """A fresh SQLite file on the default backend, or memory if it is not installed."""
-    names = {b.name for b in osk.get_registry().backends()}
-    if DEFAULT_BACKEND in names:
-        directory = pathlib.Path(tempfile.mkdtemp(prefix="osk-demo-"))
-        return f"optuna+sqlite:///{directory / 'demo.db'}"
-    return "optuna+memory://"
-
-
-def objective(trial: optuna.Trial) -> float:
-    x = trial.suggest_float("x", -10, 10)
-    y = trial.suggest_float("y", -10, 10)
-    z = trial.suggest_float("z", 1e-3, 1e3, log=True)
-    return (x - 2) ** 2 + (y + 1) ** 2 + (z - 10) ** 2 / 100
-
-
-def _sampler(name: str) -> optuna.samplers.BaseSampler:
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=0)
-    return optuna.samplers.RandomSampler(seed=0)
+    """A fresh file on the installed file backend of highest ``default_rank``, or the in-memory
+    reference when no file backend is installed."""
+    backends = file_backends()
+    if not backends:
+        return REFERENCE_URL
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="osk-demo-"))
+    return new_file_url(backends[0], directory, "demo")
 
 
 def run_one(url: str, trials: int, sampler: str, progress: Progress | None) -> DemoResult:
@@ -65,17 +64,32 @@ def run_one(url: str, trials: int, sampler: str, progress: Progress | None) -> D
         raise ValueError(f"a demo needs at least one trial, got {trials}")
     location = classify(url)
     storage = open_any(location)
-    study = optuna.create_study(storage=storage, sampler=_sampler(sampler))
+    study = optuna.create_study(storage=storage, sampler=workloads.sampler(sampler))
     callbacks = []
     if progress is not None:
         progress.start(f"{location.label}: optimizing", trials, "trials")
         callbacks.append(lambda _study, _trial: progress.advance())
     start = time.perf_counter()
-    study.optimize(objective, n_trials=trials, callbacks=callbacks)
+    study.optimize(workloads.objective, n_trials=trials, callbacks=callbacks)
     seconds = time.perf_counter() - start
     if progress is not None:
         progress.finish()
-    return DemoResult(location.label, location.shown, trials, seconds, study.best_value)
+    note = _file_note(location, storage)
+    return DemoResult(location.label, location.shown, trials, seconds, study.best_value, note)
+
+
+def _file_note(location: Location, storage: BaseStorage) -> str | None:
+    """Where an ``optuna+`` file store is, in what format, and how to open it again."""
+    path = location.file
+    if location.kind != "osk" or path is None or not isinstance(storage, osk.KitStorage):
+        return None
+    backend = osk.get_registry().backend_for(storage.url.scheme)
+    described = backend.describe(storage.inner) if backend.describe is not None else {}
+    what = f" (format: {described['format']})" if "format" in described else ""
+    return (
+        f"The study is in {path}{what}: open it again with storage={location.shown!r} (after "
+        f"import optuna_storage_kit), osk info or osk dashboard."
+    )
 
 
 def run(
@@ -87,7 +101,7 @@ def run(
     try:
         results = [run_one(url or default_url(), trials, sampler, progress)]
         if compare and results[0].backend != "memory":
-            results.append(run_one("optuna+memory://", trials, sampler, progress))
+            results.append(run_one(REFERENCE_URL, trials, sampler, progress))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return results
@@ -110,10 +124,5 @@ def print_results(results: list[DemoResult], console: Console) -> None:
         )
     console.print(table)
     for r in results:
-        if r.url.startswith("optuna+sqlite:///"):
-            plain = r.url.removeprefix("optuna+")
-            console.print(
-                f"The study file is Optuna's own SQLite format: open it with "
-                f"storage={r.url!r} (after import optuna_storage_kit), with Optuna's "
-                f"storage={plain!r}, or with optuna-dashboard {plain}."
-            )
+        if r.note:
+            console.print(r.note)

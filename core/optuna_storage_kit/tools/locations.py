@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.storages import BaseStorage
 
@@ -27,11 +27,16 @@ from optuna_storage_kit.errors import StorageKitError
 from optuna_storage_kit.runtime.open import open_storage
 from optuna_storage_kit.runtime.urls import PREFIX, mask_url
 
+if TYPE_CHECKING:
+    from optuna_storage_kit.spec.backend import Backend
+
 __all__ = [
     "JOURNAL_SUFFIXES",
     "Location",
     "classify",
     "driver_url",
+    "file_backends",
+    "new_file_url",
     "open_any",
     "open_kit",
     "open_source",
@@ -213,6 +218,21 @@ def open_kit(loc: Location, **options: Any) -> BaseStorage:
         ) from err
 
 
+def file_backends() -> list[Backend]:
+    """The installed backends that keep stores in files, the most preferred first (by
+    :attr:`~optuna_storage_kit.Backend.default_rank`, then name)."""
+    from optuna_storage_kit.runtime.registry import get_registry
+
+    found = [b for b in get_registry().backends() if b.file_path is not None]
+    return sorted(found, key=lambda b: (-b.default_rank, b.name))
+
+
+def new_file_url(backend: Backend, directory: pathlib.Path, stem: str) -> str:
+    """The URL of a new store ``directory/stem`` (plus the backend's file suffix) on a file
+    backend, e.g. ``optuna+sqlite:////tmp/x/demo.db``."""
+    return f"{PREFIX}{backend.schemes[0]}:///{directory / (stem + backend.file_suffix)}"
+
+
 def driver_url(url: str) -> str:
     """Name psycopg2 in a bare ``postgresql://`` URL when psycopg (3), SQLAlchemy's default
     driver, is missing but psycopg2 is installed; other URLs are returned as they are."""
@@ -241,11 +261,13 @@ def _file_of(loc: Location) -> str | None:
         path = loc.target[len("sqlite:///") :]
         return path if path and path != ":memory:" else None
     if loc.kind == "osk":
+        from optuna_storage_kit.runtime.registry import get_registry
         from optuna_storage_kit.runtime.urls import StorageURL
 
-        url = StorageURL(loc.target)
-        if url.scheme in ("sqlite", "journal") and url.database and not url.host:
-            return url.database
+        url = StorageURL(loc.target).without_query()
+        backend = get_registry().backend_for(url.scheme)
+        found = backend.file_path(url) if backend.file_path is not None else None
+        return str(found) if found is not None else None
     return None
 
 

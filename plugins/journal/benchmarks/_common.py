@@ -11,6 +11,8 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from optuna_storage_kit.toolkit import workloads
+
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
@@ -19,21 +21,14 @@ def trials(default: int) -> int:
     return max(1, int(default * float(os.environ.get("OSK_BENCH_SCALE", "1"))))
 
 
-def objective(trial: optuna.Trial) -> float:
-    x = trial.suggest_float("x", -5, 5)
-    y = trial.suggest_float("y", -5, 5)
-    z = trial.suggest_float("z", 0, 1)
-    return x * x + y + z
-
-
 def optimize(storage: Any, n: int, name: str | None = None) -> optuna.Study:
     study = optuna.create_study(
         storage=storage,
         study_name=name,
         load_if_exists=name is not None,
-        sampler=optuna.samplers.RandomSampler(seed=0),
+        sampler=workloads.sampler("random"),
     )
-    study.optimize(objective, n_trials=n)
+    study.optimize(workloads.objective, n_trials=n)
     return study
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 
+from optuna_storage_kit.toolkit import workloads
 from osk_journal import JournalFileStorage
 
 _ROUNDS = 5
@@ -26,7 +27,7 @@ def _build(path: str, n_ops: int, common: types.ModuleType) -> int:
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("fold", trial.number % 5)
         trial.report(0.5, 1)
-        return common.objective(trial)
+        return workloads.objective(trial)
 
     study.optimize(objective, n_trials=max(1, n_ops // 7))
     return storage._journal.state.n_ops

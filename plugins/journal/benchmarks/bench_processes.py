@@ -16,6 +16,7 @@ import optuna_storage_kit as osk
 
 _WORKER = """
 import sys, optuna, optuna_storage_kit
+from optuna_storage_kit.toolkit import workloads
 sys.path.insert(0, {here!r})
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 from optuna.storages import JournalStorage
@@ -23,13 +24,10 @@ from optuna.storages.journal import JournalFileBackend
 target, n = sys.argv[1], int(sys.argv[2])
 storage = target if target.startswith("optuna+") else JournalStorage(JournalFileBackend(target))
 study = optuna.load_study(storage=storage, study_name="p8",
-                          sampler=optuna.samplers.RandomSampler())
-def objective(t):
-    x, y = t.suggest_float("x", -5, 5), t.suggest_float("y", -5, 5)
-    return x ** 2 + y + t.suggest_float("z", 0, 1)
+                          sampler=workloads.sampler("random"))
 print("ready", flush=True)
 sys.stdin.readline()  # start together
-study.optimize(objective, n_trials=n)
+study.optimize(workloads.objective, n_trials=n)
 """
 
 

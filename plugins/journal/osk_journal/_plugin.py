@@ -7,15 +7,17 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import optuna_storage_kit as osk
-from optuna_storage_kit.errors import InvalidURLError
+from optuna_storage_kit.toolkit.files import url_file
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import click
     from optuna.storages import BaseStorage
 
     from osk_journal._storage import JournalFileStorage
 
-__all__ = ["open_journal", "register_backends", "register_commands"]
+__all__ = ["journal_path", "open_journal", "register_backends", "register_commands"]
 
 OPTIONS = (
     osk.Option(
@@ -73,20 +75,15 @@ THRESHOLDS = {
 }
 
 
-def journal_path(url: osk.StorageURL) -> str:
-    """Return the file path of ``optuna+journal:///path``."""
-    if url.host or url.username or url.port or not url.database:
-        raise InvalidURLError(
-            f"{url} is not a journal URL: write 'optuna+journal:///relative/path.log' or "
-            "'optuna+journal:////absolute/path.log'"
-        )
-    return url.database
+def journal_path(url: osk.StorageURL) -> Path:
+    """The file of ``optuna+journal:///path``: the toolkit's rule for file URLs."""
+    return url_file(url, example="study.log")
 
 
 def open_journal(url: osk.StorageURL, options: Mapping[str, Any]) -> JournalFileStorage:
     from osk_journal._storage import JournalFileStorage
 
-    path = journal_path(url)
+    path = str(journal_path(url))
     parent = os.path.dirname(os.path.abspath(path))
     if options.get("mode") != "ro" and not os.path.isdir(parent):
         raise FileNotFoundError(
@@ -136,6 +133,9 @@ def register_backends(register: Callable[[osk.Backend], None]) -> None:
             description="Append-only file in Optuna's journal format; no database needed.",
             describe=_describe,
             thresholds=THRESHOLDS,
+            file_path=journal_path,
+            file_suffix=".log",
+            default_rank=10,
         )
     )
 

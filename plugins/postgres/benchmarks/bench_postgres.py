@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 
+from optuna_storage_kit.toolkit import workloads
 from osk_postgres.testing import create_database, drop_database, kit_url, server_url
 
 TRIALS = int(os.environ.get("OSK_BENCH_TRIALS", "2000"))
@@ -41,13 +42,6 @@ def database() -> Iterator[str]:
 def urls(db: str) -> dict[str, str]:
     rdb = server_url().set(drivername="postgresql+psycopg2", database=db)
     return {"kit": kit_url(db), "rdb": rdb.render_as_string(hide_password=False)}
-
-
-def objective(trial: optuna.Trial) -> float:
-    x = trial.suggest_float("x", -10, 10)
-    y = trial.suggest_float("y", -10, 10)
-    z = trial.suggest_int("z", 0, 9)
-    return x * x + y * y + z
 
 
 def open_storage(kind: str, db: str, **options: Any) -> Any:
@@ -78,7 +72,7 @@ class Runner:
 
     def run(self, n_trials: int) -> None:
         start = time.perf_counter()
-        self.study.optimize(objective, n_trials=n_trials)
+        self.study.optimize(workloads.objective, n_trials=n_trials)
         self.seconds += time.perf_counter() - start
         self.trials += n_trials
 
@@ -124,7 +118,7 @@ def _worker(kind: str, db: str, name: str, n: int, out: Any) -> None:
             study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler()
         )
         out.put(("ready", None))
-        study.optimize(objective, n_trials=n)
+        study.optimize(workloads.objective, n_trials=n)
         out.put(("ok", None))
     except BaseException as err:  # report, never hang the parent
         out.put(("error", repr(err)))

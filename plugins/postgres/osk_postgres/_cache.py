@@ -8,7 +8,7 @@ import dataclasses
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.study._study_direction import StudyDirection
@@ -17,6 +17,16 @@ from optuna.trial import FrozenTrial
 from osk_postgres import _rows
 
 __all__ = ["Batch", "Cache", "Owned", "StudyCache", "copy_trial", "copy_trials", "snapshot"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _put_under(mine: dict[_K, _V], theirs: dict[_K, _V]) -> None:
+    """Add ``theirs`` to ``mine`` (in place), keeping ``mine``'s value for a key in both."""
+    merged = {**theirs, **mine}
+    mine.clear()
+    mine.update(merged)
 
 
 @dataclasses.dataclass
@@ -34,15 +44,10 @@ class Batch:
 
     def merge(self, other: Batch) -> None:
         """Put ``other``'s writes under this batch's (this one is newer)."""
-        for mine, theirs in (
-            (self.params, other.params),
-            (self.inter, other.inter),
-            (self.user, other.user),
-            (self.system, other.system),
-        ):
-            merged = {**theirs, **mine}
-            mine.clear()
-            mine.update(merged)  # type: ignore[arg-type]
+        _put_under(self.params, other.params)
+        _put_under(self.inter, other.inter)
+        _put_under(self.user, other.user)
+        _put_under(self.system, other.system)
         if self.values is None:
             self.values = other.values
 

@@ -150,7 +150,7 @@ class Settings:
 
     def ssl_argument(self) -> ssl.SSLContext | str | None:
         """The ``ssl`` argument for asyncpg: a mode string or an SSLContext built from files."""
-        mode = self.opt("sslmode")
+        mode: str | None = self.opt("sslmode")
         files = [self.opt(k) for k in ("sslrootcert", "sslcert", "sslkey")]
         if not any(files):
             return mode

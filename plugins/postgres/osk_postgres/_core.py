@@ -83,7 +83,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             start = self._unique_start(datetime.now())
         top = sc.max_seen
 
-        async def op(s: Session, attempt: int) -> Any:
+        async def op(s: Session, attempt: int) -> tuple[int, int, int | None]:
             if attempt > 0 and template is None:  # did the unanswered attempt commit?
                 row = await s.fetchrow(_sql.FIND_CREATED, study_id, state.name, start, top)
                 if row is not None:
@@ -308,8 +308,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
                 trial.values = list(values)
             if complete is not None:
                 trial.datetime_complete = complete
-            if state != TrialState.RUNNING:
-                self.cache.owned.pop(trial_id, None)
+            self.cache.owned.pop(trial_id, None)  # no longer running: no longer ours
             if state.is_finished():
                 self.cache.remember_finished(owned.study_id, trial)
         return True

@@ -129,8 +129,8 @@ class ReadsMixin:
                         sc.dists.setdefault(name, dist)
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
-            mine = [snapshot(o.trial) for o in self.cache.owned.values() if o.study_id == study_id]
-            trials = [*sc.finished.values(), *sc.others.values(), *mine]
+            own = [snapshot(o.trial) for o in self.cache.owned.values() if o.study_id == study_id]
+            trials = [*sc.finished.values(), *sc.others.values(), *own]
         if not trials:
             await self._check_study(study_id)
         trials.sort(key=lambda t: t.number)

@@ -15,10 +15,7 @@ import time
 import optuna
 
 import optuna_storage_kit  # noqa: F401  (lets Optuna accept optuna+ URLs)
-
-
-def objective(trial: optuna.Trial) -> float:
-    return sum(trial.suggest_float(name, -1, 1) ** 2 for name in ("x", "y", "z"))
+from optuna_storage_kit.toolkit import workloads
 
 
 def optimize(url: str, study: str, n: int, start_at: float) -> dict[str, float]:
@@ -27,7 +24,7 @@ def optimize(url: str, study: str, n: int, start_at: float) -> dict[str, float]:
     while time.time() < start_at:  # all workers start together
         time.sleep(0.001)
     t0 = time.perf_counter()
-    s.optimize(objective, n_trials=n)
+    s.optimize(workloads.objective, n_trials=n)
     return {"seconds": time.perf_counter() - t0, "end": time.time(), "trials": n}
 
 

@@ -22,6 +22,7 @@ import optuna
 import pytest
 
 import optuna_storage_kit as osk
+from optuna_storage_kit.toolkit import workloads
 
 QUICK = os.environ.get("OSK_BENCH_QUICK") == "1"
 ENFORCE = os.environ.get("OSK_BENCH_ENFORCE") == "1"
@@ -30,17 +31,13 @@ WORKER = Path(__file__).with_name("_bench_worker.py")
 RESULTS: dict[str, Any] = {}
 
 
-def _objective(trial: optuna.Trial) -> float:
-    return sum(trial.suggest_float(name, -1, 1) ** 2 for name in ("x", "y", "z"))
-
-
 def _timed(url: str | optuna.storages.BaseStorage, sampler: Callable[[], Any], n: int) -> dict:
     study = optuna.create_study(storage=url, sampler=sampler())
     storage = study._storage
     counters = getattr(storage, "osk_counters", None)
     before = counters() if counters else {}
     wall, cpu = time.perf_counter(), time.process_time()
-    study.optimize(_objective, n_trials=n)
+    study.optimize(workloads.objective, n_trials=n)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     out: dict[str, Any] = {"wall": wall, "cpu": cpu, "ms_per_trial": 1000 * wall / n}
     if counters:
@@ -88,8 +85,8 @@ def _quiet() -> None:
 @pytest.mark.parametrize(
     ("name", "sampler", "n", "goal"),
     [
-        ("random_5000", lambda: optuna.samplers.RandomSampler(seed=0), 5000, 1.5),
-        ("tpe_1000", lambda: optuna.samplers.TPESampler(seed=0), 1000, 1.2),
+        ("random_5000", lambda: workloads.sampler("random"), 5000, 1.5),
+        ("tpe_1000", lambda: workloads.sampler("tpe"), 1000, 1.2),
     ],
 )
 def test_ratio_to_memory(tmp_path: Path, name: str, sampler: Any, n: int, goal: float) -> None:

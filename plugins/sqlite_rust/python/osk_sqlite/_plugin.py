@@ -7,8 +7,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import optuna_storage_kit as osk
+from optuna_storage_kit.toolkit.files import url_file
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from osk_sqlite._storage import SqliteStorage
 
 __all__ = [
@@ -18,6 +21,7 @@ __all__ = [
     "capabilities_for",
     "open_sqlite",
     "register_backends",
+    "sqlite_path",
     "visibility_delay_s",
 ]
 
@@ -94,6 +98,11 @@ def visibility_delay_s(options: Mapping[str, Any]) -> float:
     return float(options["flush_interval"]) if options["write_behind"] else 0.0
 
 
+def sqlite_path(url: osk.StorageURL) -> Path:
+    """The file of ``optuna+sqlite:///path``: the toolkit's rule for file URLs."""
+    return url_file(url, example="study.db")
+
+
 def open_sqlite(url: osk.StorageURL, options: Mapping[str, Any]) -> SqliteStorage:
     """Open ``optuna+sqlite:///path`` (relative) or ``optuna+sqlite:////abs/path``.
 
@@ -102,19 +111,8 @@ def open_sqlite(url: osk.StorageURL, options: Mapping[str, Any]) -> SqliteStorag
     """
     from osk_sqlite._storage import SqliteStorage
 
-    path = url.database
-    if url.host or url.username or url.port:
-        raise osk.InvalidURLError(
-            f"{url} names a host, but SQLite is a local file: write "
-            "'optuna+sqlite:///relative.db' or 'optuna+sqlite:////absolute/path.db'"
-        )
-    if not path or path == ":memory:":
-        raise osk.InvalidURLError(
-            f"{url} names no file: write 'optuna+sqlite:///study.db' (a file path is needed; "
-            "for a store in memory use 'optuna+memory://')"
-        )
     return SqliteStorage(
-        path,
+        str(sqlite_path(url)),
         timeout=options["timeout"],
         synchronous=options["synchronous"],
         write_behind=options["write_behind"],
@@ -156,5 +154,8 @@ def register_backends(register: Callable[[osk.Backend], None]) -> None:
             description="SQLite file in Optuna's RDB format, Rust core; fast, many processes.",
             describe=describe,
             thresholds=THRESHOLDS,
+            file_path=sqlite_path,
+            file_suffix=".db",
+            default_rank=20,  # osk demo's default: fastest, and Optuna's own format
         )
     )
