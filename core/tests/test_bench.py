@@ -66,6 +66,9 @@ def test_json_has_every_storage_and_ratios_from_measured_times(
     # Optuna's file storages are multi-process: the optimize workloads ran in two processes;
     # reading is one process everywhere.
     assert [r["workers"] for r in rows if r["role"] == "baseline"] == [2, 2, 1, 1]
+    # The workers' start-up (a fresh interpreter each) is measured apart from the workload.
+    for row in rows:
+        assert (row["startup_seconds"] > 0) == (row["workers"] > 1), row
 
 
 def test_table_matches_json(bench_run: tuple[dict[str, Any], Path, str]) -> None:
@@ -76,6 +79,7 @@ def test_table_matches_json(bench_run: tuple[dict[str, Any], Path, str]) -> None
         cells = [c.strip() for c in line.strip("│").split("│")]
         assert cells[0] == row["workload"] and cells[1] == row["label"]
         assert cells[6] == f"{row['ratio_to_memory']:.1f}x"
+        assert cells[7] == (f"{row['startup_seconds']:.2f}" if row["workers"] > 1 else "-")
 
 
 def test_plot_is_a_readable_png(bench_run: tuple[dict[str, Any], Path, str]) -> None:

@@ -17,9 +17,11 @@ which ``osk demo`` and ``osk certify`` run too: three float parameters):
 
 With ``workers > 1`` a storage that supports several processes runs the workload in that many
 processes on one study, each doing its share of the trials; the time is the wall time from the
-moment all of them are ready to the moment the last one finishes. The reference always runs in
-one process: the ratio says how many times longer the storage took for N trials than one
-process took in memory.
+moment all of them are ready to the moment the last one finishes: steady-state throughput. The
+workers' start-up (a fresh interpreter each, importing Optuna, opening the storage and loading
+the study) is measured apart, as ``startup_seconds``, and never mixed in. The reference always
+runs in one process: the ratio says how many times longer the storage took for N trials than
+one process took in memory.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class BenchResult:
     workers: int
     trials: int
     seconds: float
+    startup_seconds: float = 0.0
+    """With several workers: from starting them until every one was ready (not in ``seconds``)."""
 
     @property
     def trials_per_second(self) -> float:
@@ -130,10 +134,18 @@ def run(
                     progress.step(
                         f"{workload}: {loc.label} ({loc.shown}), {n_workers} process(es)"
                     )
-                seconds = _time(loc, workload, trials, n_workers)
+                seconds, startup = _time(loc, workload, trials, n_workers)
                 results.append(
                     BenchResult(
-                        workload, loc.label, loc.shown, loc.kind, role, n_workers, trials, seconds
+                        workload,
+                        loc.label,
+                        loc.shown,
+                        loc.kind,
+                        role,
+                        n_workers,
+                        trials,
+                        seconds,
+                        startup,
                     )
                 )
                 if progress is not None:
@@ -143,19 +155,21 @@ def run(
     return results
 
 
-def _time(loc: Location, workload: str, trials: int, workers: int) -> float:
-    """Time one workload on a new study, then delete the study (it was only a measurement)."""
+def _time(loc: Location, workload: str, trials: int, workers: int) -> tuple[float, float]:
+    """Time one workload on a new study, then delete the study (it was only a measurement).
+
+    Returns the workload's seconds and the workers' start-up seconds (0 in this process)."""
     storage = open_any(loc)
     name = f"osk-bench-{workload}-{uuid.uuid4().hex[:8]}"
     study_id = optuna.create_study(storage=storage, study_name=name)._study_id
     try:
         if workload == "get_all_trials":
-            return _time_read(loc, storage, name, trials)
+            return _time_read(loc, storage, name, trials), 0.0
         if workers == 1:
             study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(workload))
             start = time.perf_counter()
             study.optimize(workloads.objective, n_trials=trials)
-            return time.perf_counter() - start
+            return time.perf_counter() - start, 0.0
         return _time_processes(loc, name, workload, trials, workers)
     finally:
         storage.delete_study(study_id)
@@ -177,7 +191,11 @@ def _sampler(workload: str) -> optuna.samplers.BaseSampler:
     return workloads.sampler("tpe" if workload == "tpe" else "random")
 
 
-def _time_processes(loc: Location, name: str, workload: str, trials: int, workers: int) -> float:
+def _time_processes(
+    loc: Location, name: str, workload: str, trials: int, workers: int
+) -> tuple[float, float]:
+    """Start the workers, wait until every one is ready, then time from the go to the last
+    exit; return that and the start-up time."""
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Barrier(workers + 1)
     go = ctx.Event()
@@ -186,6 +204,7 @@ def _time_processes(loc: Location, name: str, workload: str, trials: int, worker
         ctx.Process(target=_worker, args=(loc.text, name, workload, share, ready, go))
         for share in shares
     ]
+    launched = time.perf_counter()
     for p in procs:
         p.start()
     try:
@@ -205,7 +224,7 @@ def _time_processes(loc: Location, name: str, workload: str, trials: int, worker
             f"{len(failed)} of {workers} worker processes failed on {loc.shown} "
             f"(exit codes {failed}); run with --workers 1 to see the error"
         )
-    return seconds
+    return seconds, start - launched
 
 
 def _worker(location: str, name: str, workload: str, trials: int, ready: Any, go: Any) -> None:

@@ -405,10 +405,13 @@ def bench(
         )
     report = _bench.report(results, trials=trials, workers=workers)
     table = Table(title=f"osk bench: {trials} trials per storage (ratio: time / in-memory time)")
-    for column in ("workload", "storage", "URL", "procs", "seconds", "trials/s", "ratio"):
+    columns = ["workload", "storage", "URL", "procs", "seconds", "trials/s", "ratio"]
+    if workers > 1:
+        columns.append("start-up s")  # the workers' start-up, not in "seconds"
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in report["results"]:
-        table.add_row(
+        cells = [
             row["workload"],
             row["label"],
             row["url"],
@@ -416,7 +419,10 @@ def bench(
             f"{row['seconds']:.2f}",
             f"{row['trials_per_second']:,.0f}",
             f"{row['ratio_to_memory']:.1f}x",
-        )
+        ]
+        if workers > 1:
+            cells.append(f"{row['startup_seconds']:.2f}" if row["workers"] > 1 else "-")
+        table.add_row(*cells)
     out.print(table)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
