@@ -4,4 +4,12 @@
   before ``fork`` and after garbage collection (deferred).
 * :mod:`~optuna_storage_kit.toolkit.heartbeat`: RDBStorage's heartbeat settings
   (:class:`~optuna_storage_kit.HeartbeatSettings`).
+* :mod:`~optuna_storage_kit.toolkit.trials`: trial records for a cache: the finished states,
+  a fresh trial, and copies cheaper than ``copy.copy``/``copy.deepcopy``.
+* :mod:`~optuna_storage_kit.toolkit.distributions`: distribution JSON converted once per
+  distinct distribution.
+* :mod:`~optuna_storage_kit.toolkit.rdb_schema`: Optuna's RDB schema for backends that use
+  RDBStorage's tables: the version check (alembic head) and the value encodings.
+
+Backend authors: see "Writing a backend" in the docs.
 """
