@@ -12,7 +12,27 @@ from optuna_storage_kit.toolkit import rdb_schema
 from optuna_storage_kit.toolkit.rdb_schema import Versions
 
 
-def test_head_and_version_are_what_rdbstorage_writes(tmp_path: object) -> None:
+def test_revisions_are_what_alembic_reads() -> None:
+    import os
+
+    from alembic.script import ScriptDirectory
+    from optuna.storages import _rdb
+
+    script = ScriptDirectory(os.path.join(os.path.dirname(_rdb.__file__), "alembic"))
+    assert rdb_schema.alembic_revisions() == (
+        script.get_current_head(),
+        frozenset(r.revision for r in script.walk_revisions()),
+    )
+
+
+def test_a_merge_revision_names_both_parents() -> None:
+    merge = 'revision = "m"\ndown_revision: tuple[str, ...] = ("a", "b")\n'
+    assert rdb_schema._revision_of(merge) == ("m", ("a", "b"))
+    assert rdb_schema._revision_of('revision = "first"\ndown_revision = None\n') == ("first", ())
+    assert rdb_schema._revision_of("x = 1\n") is None
+
+
+def test_head_and_version_are_what_rdbstorage_writes() -> None:
     from optuna.storages._rdb.models import SCHEMA_VERSION
 
     head, known = rdb_schema.alembic_revisions()

@@ -13,13 +13,14 @@ both rules:
   the ``(value, value_type)`` pair of the ``trial_values`` and ``trial_intermediate_values``
   tables, and back (infinities and NaN are stored as a type with a NULL value).
 
-The alembic revisions are read with alembic's own ``ScriptDirectory`` from the installed
-Optuna's migrations, so branches and merges count as alembic counts them. Importing alembic
-and SQLAlchemy takes a moment: it happens on the first call, once per process.
+The alembic revisions are read from the installed Optuna's migrations as alembic reads them
+(merges included), without importing alembic; :func:`schema_version` imports Optuna's models
+(SQLAlchemy), on the first call.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import math
@@ -48,15 +49,60 @@ def schema_version() -> int:
 
 @functools.cache
 def alembic_revisions() -> tuple[str, frozenset[str]]:
-    """``(head, every revision)`` of the installed Optuna's RDB migrations (read once)."""
-    from alembic.script import ScriptDirectory
+    """``(head, every revision)`` of the installed Optuna's RDB migrations (read once).
+
+    Read as alembic's ``ScriptDirectory`` reads them, from each migration's module-level
+    ``revision`` and ``down_revision`` (a merge names several), but parsed rather than
+    imported: importing alembic, SQLAlchemy and the migrations would add more than half a
+    second to opening a store. The core's tests check the result against ``ScriptDirectory``.
+
+    Raises:
+        RuntimeError: The migrations do not have exactly one head.
+    """
+    folder = os.path.join(_alembic_folder(), "versions")
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                found = _revision_of(f.read())
+            if found is not None:
+                revisions.add(found[0])
+                parents.update(found[1])
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(
+            f"Optuna {optuna.__version__}'s migrations in {folder} have {len(heads)} heads "
+            f"({', '.join(sorted(heads))}); expected one"
+        )
+    return heads.pop(), frozenset(revisions)
+
+
+def _alembic_folder() -> str:
     from optuna.storages import _rdb
 
-    script = ScriptDirectory(os.path.join(os.path.dirname(_rdb.__file__), "alembic"))
-    head = script.get_current_head()
-    if head is None:  # pragma: no cover - Optuna ships one head
-        raise RuntimeError(f"Optuna {optuna.__version__} ships no single alembic head")
-    return head, frozenset(rev.revision for rev in script.walk_revisions())
+    return os.path.join(os.path.dirname(_rdb.__file__), "alembic")
+
+
+def _revision_of(source: str) -> tuple[str, tuple[str, ...]] | None:
+    """A migration's ``revision`` and its ``down_revision`` parents, from its source."""
+    values: dict[str, object] = {}
+    for node in ast.parse(source).body:
+        targets: list[ast.expr]
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        elif isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                values[target.id] = ast.literal_eval(value)
+    revision, down = values.get("revision"), values.get("down_revision")
+    if not isinstance(revision, str):
+        return None
+    parents = (down,) if isinstance(down, str) else tuple(down or ())  # type: ignore[arg-type]
+    return revision, parents
 
 
 def alembic_head() -> str:
