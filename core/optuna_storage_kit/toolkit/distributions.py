@@ -46,8 +46,11 @@ def distribution_to_json(distribution: BaseDistribution) -> str:
     ``(True, False)`` are equal but are written differently). A distribution with an
     unhashable attribute is serialized each time.
     """
+    attrs = distribution.__dict__
     try:
-        key = _key(distribution)
+        key: tuple[Any, ...] = (distribution.__class__, *attrs.items())
+        if "choices" in attrs and type(attrs["choices"]) is tuple:
+            key += tuple(map(type, attrs["choices"]))
         text = _DUMPED.get(key)
     except TypeError:  # an unhashable attribute (a custom distribution)
         return optuna.distributions.distribution_to_json(distribution)
@@ -56,15 +59,6 @@ def distribution_to_json(distribution: BaseDistribution) -> str:
         if len(_DUMPED) < _MAX_ENTRIES:
             _DUMPED[key] = text
     return text
-
-
-def _key(distribution: BaseDistribution) -> tuple[Any, ...]:
-    attrs = distribution.__dict__
-    key: tuple[Any, ...] = (distribution.__class__, *attrs.items())
-    choices = attrs.get("choices")
-    if type(choices) is tuple:
-        key += tuple(map(type, choices))
-    return key
 
 
 _DUMPED: dict[tuple[Any, ...], str] = {}
