@@ -47,17 +47,18 @@ def distribution_to_json(distribution: BaseDistribution) -> str:
     unhashable attribute is serialized each time.
     """
     attrs = distribution.__dict__
+    key: tuple[Any, ...] = (distribution.__class__, *attrs.items())
+    if "choices" in attrs and type(attrs["choices"]) is tuple:
+        key += tuple(map(type, attrs["choices"]))
     try:
-        key: tuple[Any, ...] = (distribution.__class__, *attrs.items())
-        if "choices" in attrs and type(attrs["choices"]) is tuple:
-            key += tuple(map(type, attrs["choices"]))
-        text = _DUMPED.get(key)
+        return _DUMPED[key]
+    except KeyError:
+        pass
     except TypeError:  # an unhashable attribute (a custom distribution)
         return optuna.distributions.distribution_to_json(distribution)
-    if text is None:
-        text = optuna.distributions.distribution_to_json(distribution)
-        if len(_DUMPED) < _MAX_ENTRIES:
-            _DUMPED[key] = text
+    text = optuna.distributions.distribution_to_json(distribution)
+    if len(_DUMPED) < _MAX_ENTRIES:
+        _DUMPED[key] = text
     return text
 
 
