@@ -11,5 +11,5 @@
 * :mod:`~optuna_storage_kit.toolkit.rdb_schema`: Optuna's RDB schema for backends that use
   RDBStorage's tables: the version check (alembic head) and the value encodings.
 
-Backend authors: see "Writing a backend" in the docs.
+Backend authors: see "Toolkit for backend authors" in the docs (docs/reference/toolkit.md).
 """
