@@ -42,8 +42,10 @@ if TYPE_CHECKING:
     from optuna_storage_kit.spec.options import (
         HEARTBEAT_OPTIONS,
         MODE_OPTION,
+        SYNC_OPTION_NAME,
         Option,
         resolve_options,
+        sync_option,
     )
     from optuna_storage_kit.toolkit.heartbeat import HeartbeatSettings
 
@@ -54,6 +56,7 @@ __all__ = [
     "MAX_DEPTH",
     "MODE_OPTION",
     "SPEC_VERSION",
+    "SYNC_OPTION_NAME",
     "Backend",
     "BackendUnavailableError",
     "BrokenPlugin",
@@ -83,6 +86,7 @@ __all__ = [
     "normalize_value",
     "open_storage",
     "resolve_options",
+    "sync_option",
 ]
 
 _ERRORS = "optuna_storage_kit.errors"
@@ -119,6 +123,8 @@ _LAZY = {
     "MODE_OPTION": ("optuna_storage_kit.spec.options", "MODE_OPTION"),
     "Option": ("optuna_storage_kit.spec.options", "Option"),
     "resolve_options": ("optuna_storage_kit.spec.options", "resolve_options"),
+    "SYNC_OPTION_NAME": ("optuna_storage_kit.spec.options", "SYNC_OPTION_NAME"),
+    "sync_option": ("optuna_storage_kit.spec.options", "sync_option"),
     "HeartbeatSettings": ("optuna_storage_kit.toolkit.heartbeat", "HeartbeatSettings"),
 }
 

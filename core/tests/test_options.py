@@ -126,3 +126,41 @@ def test_heartbeat_options_reach_memory_backend() -> None:
     storage = osk.open_storage("optuna+memory://?heartbeat_interval=5&grace_period=11")
     assert storage.get_heartbeat_interval() == 5
     assert storage.inner.grace_period == 11  # type: ignore[attr-defined]
+
+
+SYNC = (
+    osk.sync_option("normal", "How durable a commit is.", ("normal", "full"), aliases=("fsync",)),
+)
+
+
+def resolve_sync(query: dict[str, str], **kwargs: object) -> dict[str, object]:
+    return resolve_options(SYNC, query, kwargs, backend="b", heartbeat_supported=False)
+
+
+def test_sync_option_has_one_name_across_backends() -> None:
+    assert SYNC[0].name == osk.SYNC_OPTION_NAME == "synchronous"
+    assert resolve_sync({}) == {"synchronous": "normal"}
+    assert resolve_sync({"synchronous": "full"}) == {"synchronous": "full"}
+
+
+@pytest.mark.parametrize("where", ["url", "keyword"])
+def test_a_former_name_still_works_with_a_warning(where: str) -> None:
+    given: dict[str, str] = {"fsync": "full"}
+    with pytest.warns(FutureWarning, match="option 'fsync' is deprecated: use 'synchronous'"):
+        got = resolve_sync(given) if where == "url" else resolve_sync({}, **given)
+    assert got == {"synchronous": "full"}
+
+
+def test_a_former_name_is_validated_as_the_option() -> None:
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(osk.InvalidOptionError, match="'synchronous' must be one of"),
+    ):
+        resolve_sync({"fsync": "sometimes"})
+
+
+def test_a_former_name_and_the_name_together_are_refused() -> None:
+    with pytest.raises(osk.InvalidOptionError, match="give only one of 'synchronous' and 'fsync'"):
+        resolve_sync({"fsync": "full", "synchronous": "full"})
+    with pytest.warns(FutureWarning), pytest.raises(osk.InvalidOptionError, match="given both"):
+        resolve_sync({"fsync": "full"}, synchronous="full")

@@ -117,7 +117,7 @@ def assert_same_as_sqlalchemy(url: str) -> None:
 @example("optuna+postgresql://u:pw@h:/db")
 @example("optuna+postgresql://u:pw@h:+12/db")
 @example("optuna+://x")
-@example("optuna+journal:///x.log?fsync=commit&fsync=always&lock=flock")
+@example("optuna+journal:///x.log?synchronous=commit&synchronous=always&lock=flock")
 def test_generated_urls_parse_as_in_sqlalchemy(url: str) -> None:
     assert_same_as_sqlalchemy(url)
 

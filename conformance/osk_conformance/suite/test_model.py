@@ -23,6 +23,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_storage_kit.toolkit.trials import new_trial
 from osk_conformance._target import Target
 from osk_conformance._trials import canonical, outcome, trial_view
 
@@ -144,19 +145,7 @@ def make_machine(candidate: Target, reference: Target) -> type[RuleBasedStateMac
         def create_trial(self, study: Any, waiting: bool) -> Any:
             template = None
             if waiting:
-                template = FrozenTrial(
-                    number=-1,
-                    state=TrialState.WAITING,
-                    value=None,
-                    datetime_start=None,
-                    datetime_complete=None,
-                    params={},
-                    distributions={},
-                    user_attrs={},
-                    system_attrs={},
-                    intermediate_values={},
-                    trial_id=-1,
-                )
+                template = new_trial(-1, -1, None, TrialState.WAITING)
             got, want = self.both(lambda s, i: s.create_new_trial(i, template), study, is_id=True)
             return (got, want) if isinstance(got, int) else (-1, -1)
 

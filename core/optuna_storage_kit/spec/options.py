@@ -9,7 +9,14 @@ from typing import Any
 
 from optuna_storage_kit.errors import InvalidOptionError
 
-__all__ = ["HEARTBEAT_OPTIONS", "MODE_OPTION", "Option", "resolve_options"]
+__all__ = [
+    "HEARTBEAT_OPTIONS",
+    "MODE_OPTION",
+    "SYNC_OPTION_NAME",
+    "Option",
+    "resolve_options",
+    "sync_option",
+]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -29,6 +36,8 @@ class Option:
         choices: For ``str`` options, the allowed values.
         minimum: For numbers, the smallest allowed value.
         in_url: Whether the option may be given in the URL query. Callables may not.
+        aliases: Former names, still accepted (in the URL and as keywords) with a
+            ``FutureWarning`` that names the option to use instead.
     """
 
     name: str
@@ -38,6 +47,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     in_url: bool = True
+    aliases: tuple[str, ...] = ()
 
     def describe_type(self) -> str:
         if self.choices:
@@ -140,6 +150,31 @@ MODE_OPTION = Option(
 )
 """The option every backend with the ``read_only`` capability accepts."""
 
+SYNC_OPTION_NAME = "synchronous"
+"""The name of every backend's sync-level option (how far a returned write has gone toward
+stable storage), whatever its values are called in the backend."""
+
+
+def sync_option(
+    default: str | None,
+    help: str,
+    choices: tuple[str, ...],
+    *,
+    aliases: tuple[str, ...] = (),
+) -> Option:
+    """The option that sets a backend's sync level, under its one name across backends.
+
+    The values are the backend's own (SQLite's ``PRAGMA synchronous``, Postgres's
+    ``synchronous_commit``, a journal's fsync policy); the name is :data:`SYNC_OPTION_NAME`.
+
+    Args:
+        default: The backend's default level (``None``: the server's setting).
+        help: One line for users: what each value keeps after a crash or a power loss.
+        choices: The levels the backend accepts.
+        aliases: The backend's former names for the option, accepted with a warning.
+    """
+    return Option(SYNC_OPTION_NAME, str, default, help, choices=choices, aliases=aliases)
+
 
 def resolve_options(
     declared: tuple[Option, ...],
@@ -158,6 +193,10 @@ def resolve_options(
         InvalidOptionError: An option is unknown, given twice, of the wrong type or out of range.
     """
     by_name = {o.name: o for o in declared}
+    renames = {alias: o.name for o in declared for alias in o.aliases}
+    if renames:
+        query = _renamed(query, renames, warn or _future_warning)
+        kwargs = _renamed(kwargs, renames, warn or _future_warning)
     for name in (*query, *kwargs):
         if name in by_name:
             continue
@@ -191,6 +230,26 @@ def resolve_options(
             result[option.name] = option.default
     if heartbeat_supported:
         _merge_heartbeat_callbacks(result, warn or _future_warning)
+    return result
+
+
+def _renamed(
+    given: Mapping[str, Any], renames: Mapping[str, str], warn: Callable[[str], None]
+) -> Mapping[str, Any]:
+    """``given`` with deprecated option names replaced by the current ones, warning for each."""
+    if not renames.keys() & given.keys():
+        return given
+    result = dict(given)
+    for old, new in renames.items():
+        if old not in result:
+            continue
+        if new in result:
+            raise InvalidOptionError(
+                f"give only one of {new!r} and {old!r} (the second is a deprecated alias "
+                "of the first)"
+            )
+        warn(f"option {old!r} is deprecated: use {new!r} (it takes the same values)")
+        result[new] = result.pop(old)
     return result
 
 

@@ -8,4 +8,12 @@
   (``optuna+<scheme>:///path``), with one set of error messages.
 * :mod:`~optuna_storage_kit.toolkit.workloads`: the standard workload that ``osk bench``,
   ``osk demo``, ``osk certify`` and the benchmarks measure.
+* :mod:`~optuna_storage_kit.toolkit.trials`: trial records for a cache: the finished states,
+  a fresh trial, and copies cheaper than ``copy.copy``/``copy.deepcopy``.
+* :mod:`~optuna_storage_kit.toolkit.distributions`: distribution JSON converted once per
+  distinct distribution.
+* :mod:`~optuna_storage_kit.toolkit.rdb_schema`: Optuna's RDB schema for backends that use
+  RDBStorage's tables: the version check (alembic head) and the value encodings.
+
+Backend authors: see "Toolkit for backend authors" in the docs (docs/reference/toolkit.md).
 """

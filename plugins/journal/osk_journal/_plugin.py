@@ -29,20 +29,20 @@ OPTIONS = (
         "/ 'open' for NFS, shared with Optuna's writers there.",
         choices=("flock", "symlink", "open"),
     ),
-    osk.Option(
-        "fsync",
-        str,
+    osk.sync_option(
         "interval",
         "When to fsync; every write reaches the OS before returning, so it survives a kill. "
         "'interval': in the background within fsync_interval s; 'commit': before a trial's "
-        "result or a study change returns; 'always': every write (Optuna's way); 'never'.",
-        choices=("interval", "commit", "always", "never"),
+        "result or a study change returns; 'always': every write (Optuna's way); 'never'. "
+        "Was named fsync (still accepted).",
+        ("interval", "commit", "always", "never"),
+        aliases=("fsync",),
     ),
     osk.Option(
         "fsync_interval",
         float,
         1.0,
-        "Seconds between background fsyncs under fsync='interval' (the power-loss window).",
+        "Seconds between background fsyncs under synchronous='interval' (the power-loss window).",
         minimum=0.001,
     ),
     osk.Option(
@@ -89,7 +89,9 @@ def open_journal(url: osk.StorageURL, options: Mapping[str, Any]) -> JournalFile
         raise FileNotFoundError(
             f"cannot open journal {path!r}: directory {parent!r} does not exist; create it first"
         )
-    return JournalFileStorage(path, **options)
+    kwargs = dict(options)
+    kwargs["fsync"] = kwargs.pop(osk.SYNC_OPTION_NAME)  # JournalFileStorage's own name for it
+    return JournalFileStorage(path, **kwargs)
 
 
 def _describe(storage: BaseStorage) -> dict[str, str]:
@@ -100,7 +102,7 @@ def _describe(storage: BaseStorage) -> dict[str, str]:
         "file": journal.path,
         "records": f"{state.n_ops} ({state.offset} bytes)",
         "lock": journal.lock_kind,
-        "fsync": journal.fsync_policy,
+        osk.SYNC_OPTION_NAME: journal.fsync_policy,
     }
 
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from optuna.storages.journal._storage import JournalOperation as Op
 
-from osk_journal._state import FINISHED, RUNNING, parse_distribution
+from optuna_storage_kit.toolkit.distributions import json_to_distribution as parse_distribution
+from optuna_storage_kit.toolkit.trials import FINISHED_VALUES as FINISHED
+from osk_journal._state import RUNNING
 
 __all__ = ["STUDY_OPS", "TRIAL_OPS", "problem"]
 

@@ -22,9 +22,10 @@ from collections.abc import Iterator
 
 from optuna.storages.journal._storage import JournalOperation as Op
 
+from optuna_storage_kit.toolkit.trials import FINISHED_VALUES as FINISHED
 from osk_journal._format import loads
 from osk_journal._records import STUDY_OPS, TRIAL_OPS, problem
-from osk_journal._state import FINISHED, JournalState, paused_gc
+from osk_journal._state import JournalState, paused_gc
 
 __all__ = ["Conflict", "Salvage", "Skipped", "analyze"]
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import orjson
 
+from optuna_storage_kit.toolkit.trials import FINISHED_VALUES as FINISHED
 from osk_journal._format import loads
-from osk_journal._state import FINISHED, JournalState, StudyRec, TrialRec
+from osk_journal._state import JournalState, StudyRec, TrialRec
 
 __all__ = ["load_snapshot", "save_snapshot", "snapshot_path"]
 

@@ -19,20 +19,18 @@ from collections.abc import Callable, Container, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from optuna.distributions import (
-    BaseDistribution,
-    check_distribution_compatibility,
-    json_to_distribution,
-)
+from optuna.distributions import check_distribution_compatibility
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages.journal._storage import JournalOperation as Op
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_storage_kit.toolkit.distributions import json_to_distribution as parse_distribution
+from optuna_storage_kit.toolkit.trials import FINISHED_VALUES as FINISHED
+
 __all__ = ["JournalState", "StudyRec", "TrialRec"]
 
 NOT_FOUND = "Record does not exist."
-RUNNING, COMPLETE, PRUNED, FAIL, WAITING = 0, 1, 2, 3, 4
-FINISHED = frozenset({COMPLETE, PRUNED, FAIL})
+RUNNING = TrialState.RUNNING.value
 _STATES = tuple(TrialState)
 _STATE_VALUES = frozenset(s.value for s in TrialState)
 
@@ -49,12 +47,6 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_distribution(text: str) -> BaseDistribution:
-    """Parse a distribution's JSON once; distributions are immutable, so sharing is safe."""
-    return json_to_distribution(text)
 
 
 def parse_datetime(text: str | None) -> datetime | None:

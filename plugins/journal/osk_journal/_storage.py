@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
@@ -19,29 +19,15 @@ from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit import HeartbeatSettings
+from optuna_storage_kit.toolkit.distributions import distribution_to_json
+from optuna_storage_kit.toolkit.trials import copy_trials
 from osk_journal._heartbeat import HeartbeatFile
 from osk_journal._journal import Journal
+from osk_journal._state import RUNNING
 
 __all__ = ["JournalFileStorage"]
 
 _DIRECTIONS = tuple(StudyDirection)
-
-
-def _dist_json(distribution: BaseDistribution) -> str:
-    """``distribution_to_json``, cached: samplers make a new but equal distribution per call."""
-    key = (type(distribution), *distribution.__dict__.values())
-    try:
-        return _DIST_JSON[key]
-    except KeyError:
-        text = distribution_to_json(distribution)
-        if len(_DIST_JSON) < 4096:
-            _DIST_JSON[key] = text
-        return text
-    except TypeError:  # an unhashable attribute
-        return distribution_to_json(distribution)
-
-
-_DIST_JSON: dict[tuple[Any, ...], str] = {}
 
 
 def _number(value: Any) -> Any:
@@ -284,7 +270,7 @@ class JournalFileStorage(BaseStorage, HeartbeatSettings):
             "trial_id": trial_id,
             "param_name": param_name,
             "param_value_internal": _number(param_value_internal),
-            "distribution": _dist_json(distribution),
+            "distribution": distribution_to_json(distribution),
         }
         self._write(Op.SET_TRIAL_PARAM, fields, plain=True)
 
@@ -352,7 +338,7 @@ class JournalFileStorage(BaseStorage, HeartbeatSettings):
     ) -> list[FrozenTrial]:
         with self._journal.mutex:
             trials = self._sync().frozen_trials(study_id, states)
-        return copy.deepcopy(trials) if deepcopy else trials
+        return copy_trials(trials) if deepcopy else trials
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
@@ -373,7 +359,7 @@ class JournalFileStorage(BaseStorage, HeartbeatSettings):
         with self._journal.mutex:
             state = self._sync()
             study = state.study(study_id)
-            running = [t for t in sorted(study.active) if state.trials[t].state == 0]
+            running = [t for t in sorted(study.active) if state.trials[t].state == RUNNING]
         return self._heartbeats.stale(running, grace)
 
 

@@ -122,9 +122,9 @@ def fsync_close(workdir: str) -> dict[str, Any]:
 
 
 def fsync_commit(workdir: str) -> dict[str, Any]:
-    """fsync=commit: the fsync of a finished trial fails: that call raises, and later ones."""
+    """synchronous=commit: a finished trial's fsync fails: that call raises, and later ones."""
     path = os.path.join(_thin_ext4(workdir), "study.log")
-    storage = osk.open_storage(_url(path, fsync="commit"))
+    storage = osk.open_storage(_url(path, synchronous="commit"))
     tid = _fill_page_cache(storage)
     seen: dict[str, Any] = {}
     _attempt(seen, "error", storage.set_trial_state_values, tid, TrialState.COMPLETE, [1.0])

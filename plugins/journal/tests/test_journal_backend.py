@@ -35,7 +35,13 @@ def test_registered_with_honest_capabilities() -> None:
     }
     assert backend.visibility_delay_s == 0  # write-through: others see a write at once
     names = {o.name for o in backend.all_options}
-    assert {"lock", "fsync", "fsync_interval", "snapshot_every", "heartbeat_interval"} <= names
+    assert {
+        "lock",
+        "synchronous",
+        "fsync_interval",
+        "snapshot_every",
+        "heartbeat_interval",
+    } <= names
     assert "mode" in names
 
 
@@ -59,8 +65,8 @@ def test_url_forms(tmp_path: os.PathLike[str]) -> None:
 def test_bad_options_are_named(journal_path: str, helpers: types.ModuleType) -> None:
     with pytest.raises(InvalidOptionError, match="'lock' must be one of"):
         osk.open_storage(helpers.url(journal_path, lock="fcntl"))
-    with pytest.raises(InvalidOptionError, match="'fsync' must be one of"):
-        osk.open_storage(helpers.url(journal_path), fsync="sometimes")
+    with pytest.raises(InvalidOptionError, match="'synchronous' must be one of"):
+        osk.open_storage(helpers.url(journal_path), synchronous="sometimes")
     assert not os.path.exists(journal_path)  # nothing created for a refused open
 
 
@@ -70,7 +76,7 @@ def test_bad_options_are_named(journal_path: str, helpers: types.ModuleType) -> 
 def test_counters_per_trial(
     journal_path: str, helpers: types.ModuleType, policy: str, fsyncs_per_trial: int
 ) -> None:
-    storage = osk.open_storage(helpers.url(journal_path, fsync=policy))
+    storage = osk.open_storage(helpers.url(journal_path, synchronous=policy))
     study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=1))
     before = storage.osk_counters()
     n = 20
@@ -95,7 +101,7 @@ def test_one_call_one_write(journal_path: str, helpers: types.ModuleType, policy
     """A trial added whole (template with params, attrs, values, intermediate values) is one
     record, written by one write(2) under one lock and fsynced once, as is a state change with
     its values: what one storage call produces is never split."""
-    storage = osk.open_storage(helpers.url(journal_path, fsync=policy))
+    storage = osk.open_storage(helpers.url(journal_path, synchronous=policy))
     study = optuna.create_study(storage=storage, directions=["minimize", "maximize"])
     template = optuna.trial.create_trial(
         params={"x": 0.5, "c": "b"},
@@ -141,7 +147,7 @@ def test_describe_for_osk_info(journal_path: str, helpers: types.ModuleType) -> 
     assert backend.describe is not None
     facts = backend.describe(storage.inner)
     assert facts["records"].startswith("1 (")
-    assert facts["lock"] == "flock" and facts["fsync"] == "interval"
+    assert facts["lock"] == "flock" and facts["synchronous"] == "interval"
 
 
 def test_deleted_study_takes_its_trials_but_not_their_ids(
@@ -181,3 +187,14 @@ def test_read_only_journal_reads_but_refuses_writes(helpers: types.ModuleType) -
         helpers.as_nobody(_read_only_scenario, directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_former_fsync_name_still_sets_the_sync_level(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    with pytest.warns(FutureWarning, match="option 'fsync' is deprecated: use 'synchronous'"):
+        storage = osk.open_storage(helpers.url(journal_path, fsync="commit"))
+    try:
+        assert storage.inner._journal.fsync_policy == "commit"
+    finally:
+        storage.inner.close()

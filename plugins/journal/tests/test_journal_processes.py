@@ -46,7 +46,7 @@ def test_processes_every_trial_once(
 
 def test_forked_child_reopens_the_file(journal_path: str, helpers: types.ModuleType) -> None:
     """A flock is shared by an inherited file descriptor, so a forked child must reopen it."""
-    storage = osk.open_storage(helpers.url(journal_path, fsync="never"))
+    storage = osk.open_storage(helpers.url(journal_path, synchronous="never"))
     sid = storage.create_new_study([StudyDirection.MINIMIZE], "fork")
     pid = os.fork()
     if pid == 0:  # child: write with the inherited storage object, then leave at once

@@ -163,7 +163,7 @@ def compare_single(
         "memory": Runner("memory", db),
         "osk-postgres": Runner("kit", db),  # default: write_behind=true
         "osk-postgres write_behind=false": Runner("kit", db, write_behind="false"),
-        "osk-postgres synchronous_commit=off": Runner("kit", db, synchronous_commit="off"),
+        "osk-postgres synchronous=off": Runner("kit", db, synchronous="off"),
         "RDBStorage": Runner("rdb", db),
     }
     for _ in range(rounds):

@@ -3,20 +3,20 @@ it runs itself (authoritative here, with writes not yet sent), and per-study rea
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.distributions import BaseDistribution
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial
 
-from osk_postgres import _rows
+from optuna_storage_kit.toolkit.distributions import distribution_to_json
+from optuna_storage_kit.toolkit.rdb_schema import encode_intermediate, encode_value
+from optuna_storage_kit.toolkit.trials import copy_trial
 
-__all__ = ["Batch", "Cache", "Owned", "StudyCache", "copy_trial", "copy_trials", "snapshot"]
+__all__ = ["Batch", "Cache", "Owned", "StudyCache"]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -53,8 +53,8 @@ class Batch:
 
     def args(self) -> tuple[Any, ...]:
         """Bind arguments $6..$18 of ``_sql.APPLY``."""
-        values = [_rows.encode_value(v) for v in self.values or ()]
-        inter = [(s, *_rows.encode_intermediate(v)) for s, v in self.inter.items()]
+        values = [encode_value(v) for v in self.values or ()]
+        inter = [(s, *encode_intermediate(v)) for s, v in self.inter.items()]
         return (
             list(self.params),
             [v for v, _ in self.params.values()],
@@ -105,62 +105,6 @@ class StudyCache:
     waiting_floor: int = 0
     dists: dict[str, BaseDistribution] = dataclasses.field(default_factory=dict)
     directions: list[StudyDirection] | None = None
-
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def copy_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Copies that share nothing mutable with ``trials``, ~5x cheaper than ``deepcopy``.
-
-    What ``get_all_trials(deepcopy=True)`` promises. Attribute values that are containers (any
-    JSON list or object) are deep-copied by one ``copy.deepcopy`` call for all of the trials
-    (so aliasing inside them is kept as ``deepcopy`` keeps it); every other part holds
-    immutable things (numbers, strings, distributions that are never changed in place), so its
-    dict or list is copied one level.
-    """
-    nested = [
-        value
-        for trial in trials
-        for attrs in (trial._user_attrs, trial._system_attrs)
-        for value in attrs.values()
-        if not isinstance(value, _SCALARS)
-    ]
-    copies = iter(copy.deepcopy(nested))
-    return [
-        _copy_trial(
-            trial, _copy_attrs(trial._user_attrs, copies), _copy_attrs(trial._system_attrs, copies)
-        )
-        for trial in trials
-    ]
-
-
-def copy_trial(trial: FrozenTrial) -> FrozenTrial:
-    """One trial's copy, as :func:`copy_trials` makes it."""
-    return copy_trials([trial])[0]
-
-
-def snapshot(trial: FrozenTrial) -> FrozenTrial:
-    """``trial`` as it is now, unaffected by this storage's later writes to it (they replace
-    values and never change one in place): its containers copied one level, values shared."""
-    return _copy_trial(trial, dict(trial._user_attrs), dict(trial._system_attrs))
-
-
-def _copy_trial(trial: FrozenTrial, user: dict[str, Any], system: dict[str, Any]) -> FrozenTrial:
-    new = copy.copy(trial)
-    new._params = dict(trial._params)
-    new._distributions = dict(trial._distributions)
-    new.intermediate_values = dict(trial.intermediate_values)
-    new._user_attrs = user
-    new._system_attrs = system
-    if trial._values is not None:
-        new._values = list(trial._values)
-    return new
-
-
-def _copy_attrs(attrs: dict[str, Any], copies: Iterator[Any]) -> dict[str, Any]:
-    """``attrs`` with its containers taken, in order, from the deep copies."""
-    return {k: v if isinstance(v, _SCALARS) else next(copies) for k, v in attrs.items()}
 
 
 class Cache:

@@ -7,7 +7,14 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
-from optuna_storage_kit import InvalidOptionError, InvalidURLError, Option, StorageURL
+from optuna_storage_kit import (
+    SYNC_OPTION_NAME,
+    InvalidOptionError,
+    InvalidURLError,
+    Option,
+    StorageURL,
+    sync_option,
+)
 
 __all__ = ["OPTIONS", "SSL_MODES", "Settings"]
 
@@ -36,14 +43,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("sslrootcert", str, None, "File with the CA certificate(s) to verify the server."),
     Option("sslcert", str, None, "File with the client certificate."),
     Option("sslkey", str, None, "File with the client certificate's private key."),
-    Option(
-        "synchronous_commit",
-        str,
+    sync_option(
         None,
         "Postgres synchronous_commit for this backend's sessions; 'off' returns before the WAL "
         "is flushed (survives client kills and clean restarts, not a server crash). "
-        "None leaves the server's setting.",
-        choices=("on", "off", "local", "remote_write", "remote_apply"),
+        "None leaves the server's setting. Was named synchronous_commit (still accepted).",
+        ("on", "off", "local", "remote_write", "remote_apply"),
+        aliases=("synchronous_commit",),
     ),
     Option("application_name", str, "osk-postgres", "Shown in pg_stat_activity."),
     Option(
@@ -129,8 +135,8 @@ class Settings:
         timeout = self.opt("statement_timeout")
         if timeout:
             server_settings["statement_timeout"] = str(int(timeout * 1000))
-        if self.opt("synchronous_commit"):
-            server_settings["synchronous_commit"] = self.opt("synchronous_commit")
+        if self.opt(SYNC_OPTION_NAME):
+            server_settings["synchronous_commit"] = self.opt(SYNC_OPTION_NAME)
         if self.read_only:  # the server itself refuses every write of these sessions
             server_settings["default_transaction_read_only"] = "on"
         host, port = self.host_port()

@@ -14,14 +14,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from optuna.distributions import (
-    BaseDistribution,
-    check_distribution_compatibility,
-    distribution_to_json,
-)
+from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_storage_kit.toolkit.distributions import distribution_to_json, json_to_distribution
+from optuna_storage_kit.toolkit.trials import FINISHED_NAMES, new_trial
 from osk_postgres import _rows, _sql
 from osk_postgres._cache import Batch, Cache, Owned
 from osk_postgres._checks import check_template as _check_template
@@ -117,7 +115,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
                 trial.number = number
                 trial._trial_id = trial_id
             else:
-                trial = _rows.new_frozen_trial(trial_id, number, state, start)
+                trial = new_trial(trial_id, number, start, state)
             if state == TrialState.RUNNING:
                 self.cache.owned[trial_id] = Owned(study_id, trial)
             elif state.is_finished():
@@ -152,7 +150,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         row = await self.pool.run(op)
         if row is None:
             state = await self._state_of(trial_id)
-            if state[0] in ("COMPLETE", "PRUNED", "FAIL"):
+            if state[0] in FINISHED_NAMES:
                 raise _not_updatable(trial_id, state[0])
             return False
         trial = _rows.frozen_trial(row)
@@ -257,13 +255,13 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             study_id = owned.study_id
         else:
             state, study_id = await self._state_of(trial_id)
-            if state in ("COMPLETE", "PRUNED", "FAIL"):
+            if state in FINISHED_NAMES:
                 raise _not_updatable(trial_id, state)
         sc = self.cache.study(study_id)
         previous = sc.dists.get(param_name)
         if previous is None:
             text = await self._read(_sql.PREVIOUS_DISTRIBUTION, study_id, param_name)
-            previous = None if text is None else _rows.distribution(text)
+            previous = None if text is None else json_to_distribution(text)
         if previous is not None:
             check_distribution_compatibility(previous, distribution)
         with self.cache.lock:
@@ -320,7 +318,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         if owned is None and not -(2**31) <= step < 2**31:
             # Report a missing or finished trial as Optuna does, before the schema's limit.
             state, _ = await self._state_of(trial_id)
-            if state in ("COMPLETE", "PRUNED", "FAIL"):
+            if state in FINISHED_NAMES:
                 raise _not_updatable(trial_id, state)
         _step(step)
         if owned is None:

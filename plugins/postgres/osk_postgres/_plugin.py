@@ -27,7 +27,7 @@ def open_postgres(url: StorageURL, options: Mapping[str, Any]) -> Any:
 
 
 def _describe(storage: Any) -> dict[str, str]:
-    from osk_postgres._schema import alembic_head, schema_version
+    from optuna_storage_kit.toolkit.rdb_schema import alembic_head, schema_version
 
     return {
         "format": f"Optuna RDB schema {schema_version()} (alembic {alembic_head()}) on Postgres",

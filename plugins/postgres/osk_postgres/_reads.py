@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_storage_kit.toolkit.trials import copy_trials, snapshot
 from osk_postgres import _rows, _sql
-from osk_postgres._cache import copy_trials, snapshot
 
 if TYPE_CHECKING:
     from osk_postgres._cache import Cache

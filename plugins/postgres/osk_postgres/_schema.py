@@ -9,16 +9,15 @@ database at once do not race (Optuna #1092).
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
 from typing import TYPE_CHECKING, Any
 
 from optuna_storage_kit import StorageKitError, StoreNotFoundError
+from optuna_storage_kit.toolkit import rdb_schema
 
 if TYPE_CHECKING:
     from osk_postgres._config import Settings
 
-__all__ = ["SchemaVersionError", "alembic_head", "ensure_schema"]
+__all__ = ["SchemaVersionError", "ensure_schema"]
 
 # An arbitrary constant: the advisory lock key taken while creating the schema.
 _CREATE_LOCK_KEY = 0x6F736B5F706773  # "osk_pgs"
@@ -26,24 +25,6 @@ _CREATE_LOCK_KEY = 0x6F736B5F706773  # "osk_pgs"
 
 class SchemaVersionError(StorageKitError):
     """The database holds Optuna's schema at another version than this Optuna's."""
-
-
-@functools.cache
-def alembic_head() -> str:
-    """The alembic revision of the schema this Optuna writes (e.g. ``v3.2.0.a``)."""
-    from alembic.script import ScriptDirectory
-    from optuna.storages import _rdb
-
-    script = ScriptDirectory(os.path.join(os.path.dirname(_rdb.__file__), "alembic"))
-    head = script.get_current_head()
-    assert head is not None
-    return head
-
-
-def schema_version() -> int:
-    from optuna.storages._rdb.models import SCHEMA_VERSION
-
-    return int(SCHEMA_VERSION)
 
 
 async def _read_versions(conn: Any) -> tuple[int | None, str | None] | None:
@@ -75,16 +56,13 @@ def _create_with_optuna(settings: Settings) -> None:
 
 
 def _check(versions: tuple[int | None, str | None], settings: Settings) -> None:
-    version, revision = versions
-    if version == schema_version() and revision == alembic_head():
-        return
-    raise SchemaVersionError(
-        f"the database {settings.masked} holds Optuna's RDB schema version {version} "
-        f"(alembic revision {revision}), but this Optuna writes version {schema_version()} "
-        f"({alembic_head()}). Upgrade it first with: "
-        f"optuna storage upgrade --storage {settings.rdb_url_masked} "
-        "(put in the real password), then reopen."
+    problem = rdb_schema.check(
+        rdb_schema.Versions(*versions),
+        store=f"the database {settings.masked}",
+        upgrade_url=settings.rdb_url_masked,
     )
+    if problem is not None:
+        raise SchemaVersionError(f"{problem} (with the real password in place of ***)")
 
 
 async def ensure_schema(conn: Any, settings: Settings, run_blocking: Any) -> None:

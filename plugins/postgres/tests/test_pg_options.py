@@ -108,3 +108,19 @@ def test_async_storage_sends_buffered_writes_on_its_timer(empty_tables: str) -> 
         return {}
 
     assert asyncio.run(main()) == {"seen": True}
+
+
+@pytest.mark.parametrize("name", ["synchronous", "synchronous_commit"])
+def test_sync_level_sets_the_sessions_synchronous_commit(empty_tables: str, name: str) -> None:
+    # `synchronous` is the kit's one name for it; `synchronous_commit` is the former name.
+    if name == "synchronous":
+        storage = osk.open_storage(kit_url(empty_tables), **{name: "off"})
+    else:
+        with pytest.warns(FutureWarning, match="'synchronous_commit' is deprecated: use 'synch"):
+            storage = osk.open_storage(kit_url(empty_tables), **{name: "off"})
+    try:
+        settings = storage.inner.settings
+        assert settings.connect_kwargs()["server_settings"]["synchronous_commit"] == "off"
+        optuna.create_study(storage=storage).optimize(lambda t: t.suggest_float("x", 0, 1), 2)
+    finally:
+        storage.inner.close()

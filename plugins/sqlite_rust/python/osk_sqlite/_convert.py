@@ -7,10 +7,11 @@ import json
 import time
 from typing import Any
 
-from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["Distributions", "from_db_time", "now", "to_db_time", "trial_from_record"]
+from optuna_storage_kit.toolkit.distributions import json_to_distribution
+
+__all__ = ["from_db_time", "now", "to_db_time", "trial_from_record"]
 
 _UTC = datetime.timezone.utc
 
@@ -44,42 +45,14 @@ def to_db_time(value: datetime.datetime | None) -> str | None:
     return value.astimezone(_UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-class Distributions:
-    """Parses (and dumps) distribution JSON once per distinct distribution."""
-
-    def __init__(self) -> None:
-        self._parsed: dict[str, BaseDistribution] = {}
-        self._dumped: dict[tuple[Any, ...], str] = {}
-
-    def parse(self, text: str) -> BaseDistribution:
-        dist = self._parsed.get(text)
-        if dist is None:
-            dist = self._parsed[text] = json_to_distribution(text)
-        return dist
-
-    def dump(self, dist: BaseDistribution) -> str:
-        # Keyed by class and attributes in their order: the same as the distribution's own
-        # hash and equality, without the sort that makes those cost a third of a param write.
-        try:
-            key = (dist.__class__, *dist.__dict__.items())
-            text = self._dumped.get(key)
-        except TypeError:  # an unhashable custom distribution
-            return distribution_to_json(dist)
-        if text is None:
-            text = distribution_to_json(dist)
-            if len(self._dumped) < 10_000:
-                self._dumped[key] = text
-        return text
-
-
 def _attrs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return {key: json.loads(text) for key, text in pairs}
 
 
-def trial_from_record(record: tuple[Any, ...], dists: Distributions) -> FrozenTrial:
+def trial_from_record(record: tuple[Any, ...]) -> FrozenTrial:
     """Build a FrozenTrial from the core's ``TrialRecord`` tuple."""
     (trial_id, number, state, start, complete, values, params, inter, user, system) = record
-    distributions = {name: dists.parse(text) for name, _, text in params}
+    distributions = {name: json_to_distribution(text) for name, _, text in params}
     return FrozenTrial(
         number=number,
         state=TrialState[state],

@@ -33,12 +33,10 @@ OPTIONS = (
         "Seconds a write waits for other writers' locks before SqliteStorageError.",
         minimum=0,
     ),
-    osk.Option(
-        "synchronous",
-        str,
+    osk.sync_option(
         "normal",
         "'normal': a commit survives a process crash (WAL, fastest); 'full': also power loss.",
-        choices=("normal", "full"),
+        ("normal", "full"),
     ),
     osk.Option(
         "write_behind",

@@ -25,8 +25,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit import HeartbeatSettings
 from optuna_storage_kit.toolkit import lifecycle
+from optuna_storage_kit.toolkit.distributions import distribution_to_json
+from optuna_storage_kit.toolkit.trials import copy_trials, new_trial, replaced
 from osk_sqlite import _schema
-from osk_sqlite._convert import Distributions, now, to_db_time, trial_from_record
+from osk_sqlite._convert import now, to_db_time, trial_from_record
 from osk_sqlite._errors import SchemaMismatchError, StoreClosedError
 from osk_sqlite._native import NativeStore
 from osk_sqlite._view import StudyView
@@ -36,16 +38,8 @@ __all__ = ["SqliteStorage"]
 _logger = logging.getLogger("osk_sqlite")
 _RUNNING = TrialState.RUNNING
 _ONLY_WAITING = (TrialState.WAITING,)
-_new_trial = FrozenTrial.__new__
 _WRITERS: weakref.WeakSet[SqliteStorage] = weakref.WeakSet()
 """Open writable storages of this process, checkpointed at exit."""
-
-
-def _copy(trial: FrozenTrial) -> FrozenTrial:
-    """A shallow copy, as ``copy.copy`` makes it, in a fraction of its time."""
-    new = _new_trial(FrozenTrial)
-    new.__dict__.update(trial.__dict__)
-    return new
 
 
 def _flush_every(native: NativeStore, interval: float, stop: threading.Event) -> None:
@@ -155,7 +149,6 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self._studies: dict[int, StudyView] = {}
         self._trials: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
         self._owned: set[int] = set()
-        self._dists = Distributions()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._closed = False
@@ -353,7 +346,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         if view is None:
             view = self._studies[study_id] = StudyView()
         for record in records:
-            trial = trial_from_record(record, self._dists)
+            trial = trial_from_record(record)
             if trial.state.is_finished():
                 self._owned.discard(trial._trial_id)  # finished by another process
             for name, dist in trial.distributions.items():
@@ -403,20 +396,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             if template_trial is None:
                 micros, local = now()
                 trial_id, number, _ = n.create_trial(study_id, micros)
-                trial = FrozenTrial(
-                    number=number,
-                    state=_RUNNING,
-                    value=None,
-                    values=None,
-                    datetime_start=local,
-                    datetime_complete=None,
-                    params={},
-                    distributions={},
-                    user_attrs={},
-                    system_attrs={},
-                    intermediate_values={},
-                    trial_id=trial_id,
-                )
+                trial = new_trial(trial_id, number, local)
                 self._own(trial_id)
             else:
                 trial_id, number = self._create_from(study_id, template_trial, view)
@@ -435,7 +415,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             dist = t.distributions[name]
             if name in view.param_dists:
                 check_distribution_compatibility(view.param_dists[name], dist)
-            params.append((name, dist.to_internal_repr(value), self._dists.dump(dist)))
+            params.append((name, dist.to_internal_repr(value), distribution_to_json(dist)))
         values = None
         if t.values is not None:
             values = [float(v) for v in t.values]
@@ -470,10 +450,10 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             if known is not None:
                 check_distribution_compatibility(known, distribution)
             self._n().set_param(
-                trial_id, param_name, param_value_internal, self._dists.dump(distribution)
+                trial_id, param_name, param_value_internal, distribution_to_json(distribution)
             )
             view.param_dists[param_name] = distribution
-            trial = _copy(trial)
+            trial = replaced(trial)
             trial.params = {
                 **trial.params,
                 param_name: distribution.to_external_repr(param_value_internal),
@@ -506,7 +486,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                 raise
             if not changed:
                 return False
-            trial = _copy(trial)
+            trial = replaced(trial)
             trial.state = state
             if floats is not None:
                 trial.values = floats
@@ -525,7 +505,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         with self._lock:
             _, view, trial = self._updatable(trial_id)
             self._n().set_intermediate(trial_id, step, float(intermediate_value))
-            trial = _copy(trial)
+            trial = replaced(trial)
             trial.intermediate_values = {**trial.intermediate_values, step: intermediate_value}
             self._replace(view, trial)
 
@@ -539,7 +519,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         with self._lock:
             _, view, trial = self._updatable(trial_id)
             self._n().set_trial_attr(system, trial_id, key, json.dumps(value))
-            trial = _copy(trial)
+            trial = replaced(trial)
             if system:
                 trial.system_attrs = {**trial.system_attrs, key: value}
             else:
@@ -560,11 +540,11 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             view = self._study(study_id)
             if states == _ONLY_WAITING:  # asked before every trial: answer without a scan
                 waiting = [t for n in sorted(view.waiting) if (t := view.trials[n]) is not None]
-                return copy.deepcopy(waiting) if deepcopy else waiting
+                return copy_trials(waiting) if deepcopy else waiting
             trials = view.all()
             if states is not None:
                 trials = [t for t in trials if t.state in states]
-            return copy.deepcopy(trials) if deepcopy else list(trials)
+            return copy_trials(trials) if deepcopy else list(trials)
 
     # -- heartbeat ---------------------------------------------------------------------------
     def record_heartbeat(self, trial_id: int) -> None:
