@@ -479,7 +479,19 @@ impl NativeStore {
         self.with(py, move |s| s.create_trial_from(study_id, &t))
     }
 
+    /// Whether this process runs the trial (it created it or popped it from WAITING, and it
+    /// has not finished since): then this process's picture of it is current. No I/O: asked
+    /// with the GIL held, unless another thread is inside SQLite on this connection.
     fn owns(&self, py: Python<'_>, trial_id: i64) -> PyResult<bool> {
+        if self.foreign() {
+            return Err(self.inherited_error());
+        }
+        if let Ok(guard) = self.inner.try_lock() {
+            return match guard.as_ref() {
+                Some(store) => Ok(store.owns(trial_id)),
+                None => Err(to_py(StoreError::Closed, &self.path)),
+            };
+        }
         self.with(py, move |s| Ok(s.owns(trial_id)))
     }
 
@@ -527,7 +539,7 @@ impl NativeStore {
         state: String,
         values: Option<Vec<f64>>,
         now: Option<i64>,
-    ) -> PyResult<(bool, Option<String>)> {
+    ) -> PyResult<bool> {
         self.with(py, move |s| {
             s.set_state(trial_id, &state, values.as_deref(), now)
         })
@@ -565,6 +577,7 @@ impl NativeStore {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeStore>()?;
+    m.add_class::<TrialRecord>()?;
     define_classes(m)?;
     m.add("SQLITE_VERSION", rusqlite::version())?;
     Ok(())

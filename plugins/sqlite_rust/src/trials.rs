@@ -262,15 +262,16 @@ impl Store {
     }
 
     /// Change a trial's state (and values), flushing its buffered writes in the same
-    /// transaction. Returns `(changed, datetime)`: `changed` is false when RUNNING was asked
-    /// for a trial that is not WAITING; `datetime` is the start (RUNNING) or completion time.
+    /// transaction. `now` (microseconds since the epoch, or the current time) becomes its start
+    /// (RUNNING) or completion time. Returns false when RUNNING was asked for a trial that is
+    /// not WAITING (another worker popped it).
     pub fn set_state(
         &mut self,
         trial_id: i64,
         state: &str,
         values: Option<&[f64]>,
         now: Option<i64>,
-    ) -> Result<(bool, Option<String>)> {
+    ) -> Result<bool> {
         let now = now.map(format_micros).unwrap_or_else(now_utc);
         let empty = Pending::default();
         let pending = self.owned.get(&trial_id).unwrap_or(&empty);
@@ -283,14 +284,14 @@ impl Store {
             }
             if state == "RUNNING" {
                 if current != "WAITING" {
-                    return Ok((false, None));
+                    return Ok(false);
                 }
                 let n = db.exec(
                     "UPDATE trials SET state = 'RUNNING', datetime_start = ?2 \
                      WHERE trial_id = ?1 AND state = 'WAITING'",
                     params![trial_id, now],
                 )?;
-                return Ok((n == 1, Some(now.clone())));
+                return Ok(n == 1);
             }
             write_pending(db, trial_id, pending)?;
             if is_finished(state) {
@@ -298,23 +299,23 @@ impl Store {
                     "UPDATE trials SET state = ?2, datetime_complete = ?3 WHERE trial_id = ?1",
                     params![trial_id, state, now],
                 )?;
-                Ok((true, Some(now.clone())))
+                Ok(true)
             } else {
                 db.exec(
                     "UPDATE trials SET state = ?2 WHERE trial_id = ?1",
                     params![trial_id, state],
                 )?;
-                Ok((true, None))
+                Ok(true)
             }
         });
         match &result {
-            Ok((true, _)) if state == "RUNNING" => {
+            Ok(true) if state == "RUNNING" => {
                 self.owned.insert(trial_id, owned_by(study));
             }
-            Ok((true, _)) if is_finished(state) => {
+            Ok(true) if is_finished(state) => {
                 self.owned.remove(&trial_id);
             }
-            Ok((true, _)) => {
+            Ok(true) => {
                 if let Some(p) = self.owned.get_mut(&trial_id) {
                     *p = owned_by(p.study_id);
                 }

@@ -154,7 +154,6 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self._native = native
         self._studies: dict[int, StudyView] = {}
         self._trials: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
-        self._owned: set[int] = set()
         self._dists = Distributions()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -185,9 +184,9 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         _schema.check_versions(found, path=self.path)
         return found
 
-    def _own(self, trial_id: int) -> None:
-        """Note a trial this process runs; start the timed flush with the first one."""
-        self._owned.add(trial_id)
+    def _runs_a_trial(self) -> None:
+        """This process runs a trial (the core tracks which): start the timed flush with the
+        first one."""
         if self._flusher is None and self.write_behind:
             self._start_flusher()
 
@@ -289,7 +288,6 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         if view is not None:
             for trial in view.all():
                 self._trials.pop(trial._trial_id, None)
-                self._owned.discard(trial._trial_id)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         with self._lock:
@@ -354,8 +352,6 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             view = self._studies[study_id] = StudyView()
         for record in records:
             trial = trial_from_record(record, self._dists)
-            if trial.state.is_finished():
-                self._owned.discard(trial._trial_id)  # finished by another process
             for name, dist in trial.distributions.items():
                 view.param_dists.setdefault(name, dist)
             view.place(trial)
@@ -365,8 +361,8 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
     def _locate(self, trial_id: int) -> tuple[int, StudyView, FrozenTrial]:
         """Study id, view and current FrozenTrial of a trial (KeyError if there is none).
 
-        Finished trials (immutable) and this process's own trials come from the cache; any
-        other trial's study is synced first, so its state is current.
+        Finished trials (immutable) and the trials this process runs (the core knows which)
+        come from the cache; any other trial's study is synced first, so its state is current.
         """
         entry = self._trials.get(trial_id)
         if entry is not None:
@@ -374,7 +370,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             view = self._studies[study_id]
             trial = view.trials[number]
             assert trial is not None
-            if trial.state.is_finished() or trial_id in self._owned:
+            if trial.state.is_finished() or self._n().owns(trial_id):
                 return study_id, view, trial
         else:
             study_id = self._n().trial_study(trial_id)
@@ -417,7 +413,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                     intermediate_values={},
                     trial_id=trial_id,
                 )
-                self._own(trial_id)
+                self._runs_a_trial()
             else:
                 trial_id, number = self._create_from(study_id, template_trial, view)
                 trial = copy.deepcopy(template_trial)
@@ -497,9 +493,8 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             floats = None if values is None else [float(v) for v in values]
             micros, local = now()
             try:
-                changed, _ = self._n().set_state(trial_id, state.name, floats, micros)
+                changed = self._n().set_state(trial_id, state.name, floats, micros)
             except (UpdateFinishedTrialError, KeyError):
-                self._owned.discard(trial_id)
                 if trial_id in self._trials:  # finished elsewhere: re-read what other writers did
                     self._n().forget_study(study_id)
                     self._study(study_id)
@@ -512,10 +507,9 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                 trial.values = floats
             if state == _RUNNING:
                 trial.datetime_start = local
-                self._own(trial_id)
+                self._runs_a_trial()
             elif state.is_finished():
                 trial.datetime_complete = local
-                self._owned.discard(trial_id)
             self._replace(view, trial)
             return True
 
