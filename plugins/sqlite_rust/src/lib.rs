@@ -5,9 +5,11 @@
 //! Errors become the exceptions Optuna's `BaseStorage` contract promises (`KeyError`,
 //! `DuplicatedStudyError`, `UpdateFinishedTrialError`) or `osk_sqlite` errors.
 
+mod checkpoint;
 mod db;
 mod error;
 mod files;
+mod fork;
 mod store;
 mod sync;
 mod timefmt;
@@ -186,28 +188,12 @@ fn internal_error(path: &str, what: String) -> PyErr {
 static FORKS: AtomicU64 = AtomicU64::new(0);
 static COUNT_FORKS: Once = Once::new();
 
-#[cfg(unix)]
 extern "C" fn forked_child() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
-#[cfg(unix)]
-extern "C" {
-    fn pthread_atfork(
-        prepare: Option<extern "C" fn()>,
-        parent: Option<extern "C" fn()>,
-        child: Option<extern "C" fn()>,
-    ) -> std::os::raw::c_int;
-}
-
 fn count_forks() {
-    COUNT_FORKS.call_once(|| {
-        // SAFETY: registers a handler that only increments an atomic (async-signal-safe).
-        #[cfg(unix)]
-        unsafe {
-            pthread_atfork(None, None, Some(forked_child));
-        }
-    });
+    COUNT_FORKS.call_once(|| fork::at_fork(None, None, Some(forked_child)));
 }
 
 /// One connection to one SQLite file. Thread-safe: calls are serialised on a mutex, with the

@@ -241,7 +241,9 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
     )?;
     for (id, step, v, kind) in inter {
         if let Some(&i) = index.get(&id) {
-            out[i].intermediate_values.push((step, loaded_value(v, &kind)));
+            out[i]
+                .intermediate_values
+                .push((step, loaded_value(v, &kind)));
         }
     }
     for (system, table, order) in [

@@ -289,7 +289,13 @@ fn flush_commits_every_running_trial_and_drops_those_finished_elsewhere() {
     assert_eq!(a.flush().unwrap(), 1);
     assert_eq!(a.counters().1 - before.1, 1, "one commit for all trials");
     let seen = b.sync(study).unwrap().1;
-    let params = |tid: i64| seen.iter().find(|r| r.trial_id == tid).unwrap().params.len();
+    let params = |tid: i64| {
+        seen.iter()
+            .find(|r| r.trial_id == tid)
+            .unwrap()
+            .params
+            .len()
+    };
     assert_eq!(
         params(kept),
         1,
@@ -435,7 +441,10 @@ fn ids_this_process_knows_are_never_handed_out_again() {
     // Statement counts do not change: the floor is folded into the INSERT.
     let mut b = t.open();
     let (_, records) = b.sync(second).unwrap();
-    assert_eq!(records.iter().map(|r| r.trial_id).collect::<Vec<_>>(), vec![t2]);
+    assert_eq!(
+        records.iter().map(|r| r.trial_id).collect::<Vec<_>>(),
+        vec![t2]
+    );
 }
 
 fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
@@ -540,4 +549,28 @@ fn sqlite_errors_say_what_was_done_never_the_sql() {
         "SQLite failed while creating a trial: trials are frozen"
     );
     assert!(!err.is_disk_full());
+}
+
+#[test]
+fn the_checkpoint_thread_copies_the_wal_into_the_database_file() {
+    // 2 x EVERY small commits (~2 MiB of WAL) stay far below the committing thread's own
+    // automatic checkpoint (16 MiB): only the checkpoint thread copies them into the file.
+    let t = TempDb::new("checkpoint-thread");
+    let mut s = t.open();
+    let study = s.create_study("s", &mins()).unwrap();
+    let size = || std::fs::metadata(&t.0).unwrap().len();
+    let before = size();
+    for _ in 0..2 * crate::checkpoint::EVERY {
+        s.create_trial(study, None).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while size() == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        size() > before,
+        "no checkpoint copied the WAL into {:?}",
+        t.0
+    );
+    s.close();
 }
