@@ -36,6 +36,7 @@ __all__ = ["SqliteStorage"]
 _logger = logging.getLogger("osk_sqlite")
 _RUNNING = TrialState.RUNNING
 _ONLY_WAITING = (TrialState.WAITING,)
+_ONLY_COMPLETE = (TrialState.COMPLETE,)
 _new_trial = FrozenTrial.__new__
 _WRITERS: weakref.WeakSet[SqliteStorage] = weakref.WeakSet()
 """Open writable storages of this process, checkpointed at exit."""
@@ -46,6 +47,10 @@ def _copy(trial: FrozenTrial) -> FrozenTrial:
     new = _new_trial(FrozenTrial)
     new.__dict__.update(trial.__dict__)
     return new
+
+
+def _first_value(trial: FrozenTrial) -> float:
+    return float(trial.values[0])
 
 
 def _flush_every(native: NativeStore, interval: float, stop: threading.Event) -> None:
@@ -559,6 +564,25 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             if states is not None:
                 trials = [t for t in trials if t.state in states]
             return copy.deepcopy(trials) if deepcopy else list(trials)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        """The COMPLETE trial with the best first value, as RDBStorage ranks them (its
+        ``trial_values`` row of objective 0): a trial given more values than the study has
+        directions is ranked by its first, where BaseStorage's default raises RuntimeError."""
+        trials = [
+            t
+            for t in self.get_all_trials(study_id, deepcopy=False, states=_ONLY_COMPLETE)
+            if t.values
+        ]
+        if not trials:
+            raise ValueError("No trials are completed yet.")
+        directions = self.get_study_directions(study_id)
+        if len(directions) > 1:
+            raise RuntimeError(
+                "Best trial can be obtained only for single-objective optimization."
+            )
+        pick = max if directions[0] == StudyDirection.MAXIMIZE else min
+        return pick(trials, key=_first_value)
 
     # -- heartbeat ---------------------------------------------------------------------------
     def record_heartbeat(self, trial_id: int) -> None:
