@@ -52,9 +52,12 @@ class _TimedNative:
         self._native = native
         self._timers = timers
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # first use of a name only: then it is ours
         attr = getattr(self._native, name)
-        return self._timers.wrap("rust", name, attr) if callable(attr) else attr
+        if callable(attr):
+            attr = self._timers.wrap("rust", name, attr)
+        setattr(self, name, attr)
+        return attr
 
 
 def _instrument(storage: Any, layer: str, timers: _Timers) -> None:
