@@ -173,44 +173,22 @@ impl Store {
     /// epoch, or the current time): `(trial_id, number, datetime_start)`.
     pub fn create_trial(&mut self, study_id: i64, now: Option<i64>) -> Result<(i64, i64, String)> {
         let start = now.map(format_micros).unwrap_or_else(now_utc);
-        let cached = self.studies.get(&study_id).and_then(|s| s.count);
-        let floor = self.max_trial_id.get() + 1;
-        let (id, number, dv) = self.db.write("creating a trial", |db| {
-            let dv = db.data_version()?;
-            let number = match cached {
-                Some((n, at)) if at == dv => n,
-                _ => {
-                    study_exists(db, study_id)?;
-                    count_trials(db, study_id)?
-                }
-            };
+        let (id, number) = self.insert_trial(study_id, |db, number, floor| {
             db.exec(
                 "INSERT INTO trials (trial_id, number, study_id, state, datetime_start) \
                  VALUES (MAX(?4, (SELECT COALESCE(MAX(trial_id), 0) + 1 FROM trials)), \
                  ?1, ?2, 'RUNNING', ?3)",
                 params![number, study_id, start, floor],
             )?;
-            Ok((db.last_id(), number, dv))
+            Ok(db.last_id())
         })?;
-        self.max_trial_id.set(self.max_trial_id.get().max(id));
-        self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
         self.owned.insert(id, owned_by(study_id));
         Ok((id, number, start))
     }
 
     /// Create a trial from a template, written at once: `(trial_id, number)`.
     pub fn create_trial_from(&mut self, study_id: i64, t: &Template) -> Result<(i64, i64)> {
-        let cached = self.studies.get(&study_id).and_then(|s| s.count);
-        let floor = self.max_trial_id.get() + 1;
-        let (id, number, dv) = self.db.write("creating a trial", |db| {
-            let dv = db.data_version()?;
-            let number = match cached {
-                Some((n, at)) if at == dv => n,
-                _ => {
-                    study_exists(db, study_id)?;
-                    count_trials(db, study_id)?
-                }
-            };
+        self.insert_trial(study_id, |db, number, floor| {
             db.exec(
                 "INSERT INTO trials \
                  (trial_id, number, study_id, state, datetime_start, datetime_complete) \
@@ -230,7 +208,30 @@ impl Store {
                 write_values(db, id, values)?;
             }
             write_pending(db, id, &t.pending)?;
-            Ok((id, number, dv))
+            Ok(id)
+        })
+    }
+
+    /// Insert a trial with its study's next number, in one write transaction: `insert` gets
+    /// the number and the lowest trial id allowed (see `Store::max_trial_id`), writes the
+    /// trial and returns its id. Returns `(trial_id, number)`.
+    fn insert_trial(
+        &mut self,
+        study_id: i64,
+        mut insert: impl FnMut(&Db, i64, i64) -> Result<i64>,
+    ) -> Result<(i64, i64)> {
+        let cached = self.studies.get(&study_id).and_then(|s| s.count);
+        let floor = self.max_trial_id.get() + 1;
+        let (id, number, dv) = self.db.write("creating a trial", |db| {
+            let dv = db.data_version()?;
+            let number = match cached {
+                Some((n, at)) if at == dv => n,
+                _ => {
+                    study_exists(db, study_id)?;
+                    count_trials(db, study_id)?
+                }
+            };
+            Ok((insert(db, number, floor)?, number, dv))
         })?;
         self.max_trial_id.set(self.max_trial_id.get().max(id));
         self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
