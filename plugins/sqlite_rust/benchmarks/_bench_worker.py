@@ -1,7 +1,8 @@
 """Worker process for the benchmarks: `python _bench_worker.py COMMAND URL STUDY N`.
 
 RDBStorage runs in processes of its own (two SQLite libraries must not share a file within one
-process). Prints one JSON object.
+process); so does the timed breakdown (its timers would slow the ratio runs). Prints one JSON
+object.
 """
 
 from __future__ import annotations
@@ -82,6 +83,13 @@ if __name__ == "__main__":
         result = build_big(url, study, int(n))
     elif command == "load_all":
         result = load_all(url, study)
+    elif command == "breakdown":  # STUDY is unused: the breakdown makes its own
+        from _breakdown import breakdown
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = lambda: optuna.samplers.RandomSampler(seed=0)  # noqa: E731
+        breakdown(url, sampler, 50, workloads.objective)  # warm imports and caches
+        result = breakdown(url, sampler, int(n), workloads.objective)
     else:
         raise SystemExit(f"unknown command {command!r}")
     result["pid"] = os.getpid()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -60,6 +61,39 @@ def _finish(proc: subprocess.Popen[bytes]) -> dict[str, Any]:
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"database is locked" not in err, err.decode()[-2000:]
     return json.loads(out)  # type: ignore[no-any-return]
+
+
+def _fsyncs(tmp_path: Path, n: int) -> dict[str, float] | None:
+    """fsync/fdatasync calls per trial of ``study.optimize`` on optuna+sqlite, all threads and
+    the main thread alone (the one the trial waits on), counted by strace; None without it."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    path = tmp_path / "fsyncs.db"
+    maker = osk.open_storage(f"optuna+sqlite:///{path}")
+    maker.create_new_study([optuna.study.StudyDirection.MINIMIZE], "fsyncs")
+    maker.inner.close()  # type: ignore[attr-defined]
+    log = tmp_path / "fsyncs.strace"
+    traced = [strace, "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", str(log)]
+    command = [sys.executable, str(WORKER), "optimize", f"optuna+sqlite:///{path}", "fsyncs"]
+    proc = subprocess.run(
+        [*traced, *command, str(n), "0"],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:  # e.g. ptrace is not permitted in this container
+        return None
+    pid = str(json.loads(proc.stdout)["pid"])
+    calls = [line.split(None, 1) for line in log.read_text().splitlines() if "sync(" in line]
+    return {
+        "fsyncs_per_trial": len(calls) / n,
+        "fsyncs_per_trial_main_thread": sum(1 for who, _ in calls if who == pid) / n,
+    }
+
+
+def _breakdown(url: str, n: int) -> dict[str, Any]:
+    """Microseconds per trial by layer (see _breakdown.py), in a process of its own."""
+    return _finish(_worker("breakdown", url, "-", n))
 
 
 def _report(name: str, result: dict[str, Any]) -> None:
@@ -123,6 +157,11 @@ def test_ratio_to_memory(tmp_path: Path, name: str, sampler: Any, n: int, goal: 
         result["rdb_ms_per_trial"] = 1000 * rdb["seconds"] / rdb_n
         result["rdb_trials"] = rdb_n
         result["speedup_vs_rdb"] = result["rdb_ms_per_trial"] / result["sqlite_ms_per_trial"]
+        # Where a trial's time goes: Optuna, the kit, osk_sqlite's Python, the Rust core by
+        # call, statements and commits; and the fsyncs a trial waits for.
+        result["breakdown_memory"] = _breakdown("optuna+memory://", n // 2)
+        result["breakdown_sqlite"] = _breakdown(f"optuna+sqlite:///{tmp_path / 'bd.db'}", n // 2)
+        result["fsyncs"] = _fsyncs(tmp_path, n // 2)
     _report(name, result)
     _goal(result["ratio"] <= goal, f"{name}: ratio {result['ratio']:.2f} > {goal}")
 

@@ -5,9 +5,11 @@
 //! Errors become the exceptions Optuna's `BaseStorage` contract promises (`KeyError`,
 //! `DuplicatedStudyError`, `UpdateFinishedTrialError`) or `osk_sqlite` errors.
 
+mod checkpoint;
 mod db;
 mod error;
 mod files;
+mod fork;
 mod store;
 mod sync;
 mod timefmt;
@@ -186,28 +188,12 @@ fn internal_error(path: &str, what: String) -> PyErr {
 static FORKS: AtomicU64 = AtomicU64::new(0);
 static COUNT_FORKS: Once = Once::new();
 
-#[cfg(unix)]
 extern "C" fn forked_child() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
-#[cfg(unix)]
-extern "C" {
-    fn pthread_atfork(
-        prepare: Option<extern "C" fn()>,
-        parent: Option<extern "C" fn()>,
-        child: Option<extern "C" fn()>,
-    ) -> std::os::raw::c_int;
-}
-
 fn count_forks() {
-    COUNT_FORKS.call_once(|| {
-        // SAFETY: registers a handler that only increments an atomic (async-signal-safe).
-        #[cfg(unix)]
-        unsafe {
-            pthread_atfork(None, None, Some(forked_child));
-        }
-    });
+    COUNT_FORKS.call_once(|| fork::at_fork(None, None, Some(forked_child)));
 }
 
 /// One connection to one SQLite file. Thread-safe: calls are serialised on a mutex, with the
@@ -479,7 +465,19 @@ impl NativeStore {
         self.with(py, move |s| s.create_trial_from(study_id, &t))
     }
 
+    /// Whether this process runs the trial (it created it or popped it from WAITING, and it
+    /// has not finished since): then this process's picture of it is current. No I/O: asked
+    /// with the GIL held, unless another thread is inside SQLite on this connection.
     fn owns(&self, py: Python<'_>, trial_id: i64) -> PyResult<bool> {
+        if self.foreign() {
+            return Err(self.inherited_error());
+        }
+        if let Ok(guard) = self.inner.try_lock() {
+            return match guard.as_ref() {
+                Some(store) => Ok(store.owns(trial_id)),
+                None => Err(to_py(StoreError::Closed, &self.path)),
+            };
+        }
         self.with(py, move |s| Ok(s.owns(trial_id)))
     }
 
@@ -527,7 +525,7 @@ impl NativeStore {
         state: String,
         values: Option<Vec<f64>>,
         now: Option<i64>,
-    ) -> PyResult<(bool, Option<String>)> {
+    ) -> PyResult<bool> {
         self.with(py, move |s| {
             s.set_state(trial_id, &state, values.as_deref(), now)
         })
@@ -565,6 +563,7 @@ impl NativeStore {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeStore>()?;
+    m.add_class::<TrialRecord>()?;
     define_classes(m)?;
     m.add("SQLITE_VERSION", rusqlite::version())?;
     Ok(())

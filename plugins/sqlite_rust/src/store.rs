@@ -223,6 +223,7 @@ impl Store {
             Ok(())
         })?;
         self.studies.remove(&study_id);
+        self.owned.retain(|_, p| p.study_id != study_id);
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use pyo3::pyclass;
 use rusqlite::params;
 
 use crate::db::Db;
@@ -13,21 +14,51 @@ use crate::error::{Result, StoreError};
 use crate::store::Store;
 use crate::trials::is_finished;
 
-/// One trial as read from the database:
-/// `(trial_id, number, state, datetime_start, datetime_complete, values, params,
-/// intermediate_values, user_attrs, system_attrs)`; datetimes are naive UTC strings.
-pub type TrialRecord = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Vec<f64>,
-    Vec<(String, f64, String)>,
-    Vec<(i64, f64)>,
-    Vec<(String, String)>,
-    Vec<(String, String)>,
-);
+/// One trial as read from the database (`osk_sqlite._native.TrialRecord`); datetimes are
+/// naive UTC text as RDBStorage stores them, values decoded (infinities and NaN included).
+#[pyclass(module = "osk_sqlite._native", frozen, get_all)]
+#[derive(Debug)]
+pub struct TrialRecord {
+    pub trial_id: i64,
+    /// The trial's number in its study (-1 if the row has none).
+    pub number: i64,
+    /// `RUNNING`, `WAITING`, `COMPLETE`, `PRUNED` or `FAIL`.
+    pub state: String,
+    pub datetime_start: Option<String>,
+    pub datetime_complete: Option<String>,
+    /// One value per objective, in order (empty if none).
+    pub values: Vec<f64>,
+    /// `(name, internal value, distribution JSON)` in the order they were set.
+    pub params: Vec<(String, f64, String)>,
+    /// `(step, value)` by step.
+    pub intermediate_values: Vec<(i64, f64)>,
+    /// `(key, JSON)` in the order they were set.
+    pub user_attrs: Vec<(String, String)>,
+    pub system_attrs: Vec<(String, String)>,
+}
+
+impl TrialRecord {
+    fn new(
+        trial_id: i64,
+        number: i64,
+        state: String,
+        datetime_start: Option<String>,
+        datetime_complete: Option<String>,
+    ) -> TrialRecord {
+        TrialRecord {
+            trial_id,
+            number,
+            state,
+            datetime_start,
+            datetime_complete,
+            values: Vec::new(),
+            params: Vec::new(),
+            intermediate_values: Vec::new(),
+            user_attrs: Vec::new(),
+            system_attrs: Vec::new(),
+        }
+    }
+}
 
 impl Store {
     /// Trials of the study that other connections created or changed since the last sync
@@ -93,17 +124,20 @@ impl Store {
             }
         };
         if reset {
+            // The trials this process ran belonged to the study that is gone.
             self.studies.insert(study_id, Default::default());
+            self.owned.retain(|_, p| p.study_id != study_id);
         }
         let state = self.studies.entry(study_id).or_default();
         state.name = Some(name);
         for r in &records {
-            state.max_seen = state.max_seen.max(r.0);
-            self.max_trial_id.set(self.max_trial_id.get().max(r.0));
-            if is_finished(&r.2) {
-                state.unfinished.remove(&r.0);
-            } else if !self.owned.contains_key(&r.0) {
-                state.unfinished.insert(r.0);
+            state.max_seen = state.max_seen.max(r.trial_id);
+            self.max_trial_id
+                .set(self.max_trial_id.get().max(r.trial_id));
+            if is_finished(&r.state) {
+                state.unfinished.remove(&r.trial_id);
+            } else if !self.owned.contains_key(&r.trial_id) {
+                state.unfinished.insert(r.trial_id);
             }
         }
         state.synced_at = Some(dv);
@@ -111,11 +145,11 @@ impl Store {
         // the database's version wins and the buffered writes are void.
         let owned = &mut self.owned;
         records.retain(|r| {
-            if !owned.contains_key(&r.0) {
+            if !owned.contains_key(&r.trial_id) {
                 return true;
             }
-            if is_finished(&r.2) {
-                owned.remove(&r.0);
+            if is_finished(&r.state) {
+                owned.remove(&r.trial_id);
                 return true;
             }
             false
@@ -164,18 +198,7 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
     let mut out: Vec<TrialRecord> = Vec::with_capacity(base.len());
     for (i, (id, number, state, start, complete)) in base.into_iter().enumerate() {
         index.insert(id, i);
-        out.push((
-            id,
-            number,
-            state,
-            start,
-            complete,
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-        ));
+        out.push(TrialRecord::new(id, number, state, start, complete));
     }
     let join = |table: &str, cols: &str, order: &str| {
         format!(
@@ -190,7 +213,7 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
     )?;
     for (id, v, kind) in values {
         if let Some(&i) = index.get(&id) {
-            out[i].5.push(loaded_value(v, &kind));
+            out[i].values.push(loaded_value(v, &kind));
         }
     }
     let params_rows: Vec<(i64, String, f64, String)> = db.rows(
@@ -204,7 +227,7 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
     )?;
     for (id, name, v, dist) in params_rows {
         if let Some(&i) = index.get(&id) {
-            out[i].6.push((name, v, dist));
+            out[i].params.push((name, v, dist));
         }
     }
     let inter: Vec<(i64, i64, Option<f64>, String)> = db.rows(
@@ -218,7 +241,9 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
     )?;
     for (id, step, v, kind) in inter {
         if let Some(&i) = index.get(&id) {
-            out[i].7.push((step, loaded_value(v, &kind)));
+            out[i]
+                .intermediate_values
+                .push((step, loaded_value(v, &kind)));
         }
     }
     for (system, table, order) in [
@@ -236,9 +261,9 @@ fn read_trials(db: &Db, study_id: i64, max_seen: i64, filter: &str) -> Result<Ve
         for (id, key, json) in attrs {
             if let Some(&i) = index.get(&id) {
                 if system {
-                    out[i].9.push((key, json));
+                    out[i].system_attrs.push((key, json));
                 } else {
-                    out[i].8.push((key, json));
+                    out[i].user_attrs.push((key, json));
                 }
             }
         }

@@ -133,18 +133,18 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     // Another connection sees the running trial, without params yet.
     let seen = other.sync(study).unwrap().1;
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].2, "RUNNING");
-    assert!(seen[0].6.is_empty());
-    assert!(s.set_state(tid, "COMPLETE", Some(&[1.5]), None).unwrap().0);
+    assert_eq!(seen[0].state, "RUNNING");
+    assert!(seen[0].params.is_empty());
+    assert!(s.set_state(tid, "COMPLETE", Some(&[1.5]), None).unwrap());
     let (stmts, commits) = s.counters();
     assert_eq!(commits - before.1, 1, "one commit for the whole trial");
     // BEGIN, SELECT state, 1 value, 3 params in one INSERT, UPDATE, COMMIT
     assert_eq!(stmts - before.0, 6);
     let seen = other.sync(study).unwrap().1;
     assert_eq!(seen.len(), 1, "only the changed trial is read again");
-    assert_eq!(seen[0].2, "COMPLETE");
-    assert_eq!(seen[0].5, vec![1.5]);
-    assert_eq!(seen[0].6.len(), 3);
+    assert_eq!(seen[0].state, "COMPLETE");
+    assert_eq!(seen[0].values, vec![1.5]);
+    assert_eq!(seen[0].params.len(), 3);
     assert!(
         other.sync(study).unwrap().1.is_empty(),
         "nothing changed since"
@@ -198,7 +198,7 @@ fn a_param_set_twice_keeps_its_last_value() {
     a.write_trial(tid, TrialWrite::Param("y".into(), 3.0, "{}".into()))
         .unwrap();
     a.set_state(tid, "COMPLETE", Some(&[0.0]), None).unwrap();
-    let params = b.sync(study).unwrap().1.remove(0).6;
+    let params = b.sync(study).unwrap().1.remove(0).params;
     assert_eq!(
         params,
         vec![
@@ -219,8 +219,8 @@ fn waiting_trials_are_popped_once() {
         ..Default::default()
     };
     let (tid, _) = a.create_trial_from(study, &template).unwrap();
-    assert!(b.set_state(tid, "RUNNING", None, None).unwrap().0);
-    assert!(!a.set_state(tid, "RUNNING", None, None).unwrap().0);
+    assert!(b.set_state(tid, "RUNNING", None, None).unwrap());
+    assert!(!a.set_state(tid, "RUNNING", None, None).unwrap());
     assert!(b.owns(tid) && !a.owns(tid));
 }
 
@@ -238,9 +238,9 @@ fn special_values_round_trip() {
     a.set_state(tid, "COMPLETE", Some(&[f64::INFINITY]), None)
         .unwrap();
     let r = b.sync(study).unwrap().1;
-    assert_eq!(r[0].5, vec![f64::INFINITY]);
-    assert!(r[0].7[0].1.is_nan());
-    assert_eq!(r[0].7[1].1, f64::NEG_INFINITY);
+    assert_eq!(r[0].values, vec![f64::INFINITY]);
+    assert!(r[0].intermediate_values[0].1.is_nan());
+    assert_eq!(r[0].intermediate_values[1].1, f64::NEG_INFINITY);
 }
 
 #[test]
@@ -254,13 +254,13 @@ fn heartbeat_flushes_and_marks_stale() {
         .unwrap();
     a.record_heartbeat(tid).unwrap();
     assert_eq!(
-        b.sync(study).unwrap().1[0].6.len(),
+        b.sync(study).unwrap().1[0].params.len(),
         1,
         "the heartbeat flushed the param"
     );
     assert!(b.stale_trials(study, 60.0).unwrap().is_empty());
     assert_eq!(b.stale_trials(study, -1.0).unwrap(), vec![tid]);
-    assert!(b.set_state(tid, "FAIL", None, None).unwrap().0);
+    assert!(b.set_state(tid, "FAIL", None, None).unwrap());
     // The owner finds out at its next write and stops holding the trial.
     assert!(matches!(
         a.set_state(tid, "COMPLETE", Some(&[1.0]), None),
@@ -284,12 +284,18 @@ fn flush_commits_every_running_trial_and_drops_those_finished_elsewhere() {
             .unwrap();
     }
     b.sync(study).unwrap();
-    assert!(b.set_state(failed, "FAIL", None, None).unwrap().0);
+    assert!(b.set_state(failed, "FAIL", None, None).unwrap());
     let before = a.counters();
     assert_eq!(a.flush().unwrap(), 1);
     assert_eq!(a.counters().1 - before.1, 1, "one commit for all trials");
     let seen = b.sync(study).unwrap().1;
-    let params = |tid: i64| seen.iter().find(|r| r.0 == tid).unwrap().6.len();
+    let params = |tid: i64| {
+        seen.iter()
+            .find(|r| r.trial_id == tid)
+            .unwrap()
+            .params
+            .len()
+    };
     assert_eq!(
         params(kept),
         1,
@@ -303,7 +309,7 @@ fn flush_commits_every_running_trial_and_drops_those_finished_elsewhere() {
     let before = a.counters();
     assert_eq!(a.flush().unwrap(), 0, "buffers were emptied");
     assert_eq!(a.counters(), before);
-    assert!(a.set_state(kept, "COMPLETE", Some(&[1.0]), None).unwrap().0);
+    assert!(a.set_state(kept, "COMPLETE", Some(&[1.0]), None).unwrap());
 }
 
 #[test]
@@ -435,7 +441,10 @@ fn ids_this_process_knows_are_never_handed_out_again() {
     // Statement counts do not change: the floor is folded into the INSERT.
     let mut b = t.open();
     let (_, records) = b.sync(second).unwrap();
-    assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), vec![t2]);
+    assert_eq!(
+        records.iter().map(|r| r.trial_id).collect::<Vec<_>>(),
+        vec![t2]
+    );
 }
 
 fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
@@ -540,4 +549,28 @@ fn sqlite_errors_say_what_was_done_never_the_sql() {
         "SQLite failed while creating a trial: trials are frozen"
     );
     assert!(!err.is_disk_full());
+}
+
+#[test]
+fn the_checkpoint_thread_copies_the_wal_into_the_database_file() {
+    // 2 x EVERY small commits (~2 MiB of WAL) stay far below the committing thread's own
+    // automatic checkpoint (16 MiB): only the checkpoint thread copies them into the file.
+    let t = TempDb::new("checkpoint-thread");
+    let mut s = t.open();
+    let study = s.create_study("s", &mins()).unwrap();
+    let size = || std::fs::metadata(&t.0).unwrap().len();
+    let before = size();
+    for _ in 0..2 * crate::checkpoint::EVERY {
+        s.create_trial(study, None).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while size() == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        size() > before,
+        "no checkpoint copied the WAL into {:?}",
+        t.0
+    );
+    s.close();
 }

@@ -173,44 +173,22 @@ impl Store {
     /// epoch, or the current time): `(trial_id, number, datetime_start)`.
     pub fn create_trial(&mut self, study_id: i64, now: Option<i64>) -> Result<(i64, i64, String)> {
         let start = now.map(format_micros).unwrap_or_else(now_utc);
-        let cached = self.studies.get(&study_id).and_then(|s| s.count);
-        let floor = self.max_trial_id.get() + 1;
-        let (id, number, dv) = self.db.write("creating a trial", |db| {
-            let dv = db.data_version()?;
-            let number = match cached {
-                Some((n, at)) if at == dv => n,
-                _ => {
-                    study_exists(db, study_id)?;
-                    count_trials(db, study_id)?
-                }
-            };
+        let (id, number) = self.insert_trial(study_id, |db, number, floor| {
             db.exec(
                 "INSERT INTO trials (trial_id, number, study_id, state, datetime_start) \
                  VALUES (MAX(?4, (SELECT COALESCE(MAX(trial_id), 0) + 1 FROM trials)), \
                  ?1, ?2, 'RUNNING', ?3)",
                 params![number, study_id, start, floor],
             )?;
-            Ok((db.last_id(), number, dv))
+            Ok(db.last_id())
         })?;
-        self.max_trial_id.set(self.max_trial_id.get().max(id));
-        self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
         self.owned.insert(id, owned_by(study_id));
         Ok((id, number, start))
     }
 
     /// Create a trial from a template, written at once: `(trial_id, number)`.
     pub fn create_trial_from(&mut self, study_id: i64, t: &Template) -> Result<(i64, i64)> {
-        let cached = self.studies.get(&study_id).and_then(|s| s.count);
-        let floor = self.max_trial_id.get() + 1;
-        let (id, number, dv) = self.db.write("creating a trial", |db| {
-            let dv = db.data_version()?;
-            let number = match cached {
-                Some((n, at)) if at == dv => n,
-                _ => {
-                    study_exists(db, study_id)?;
-                    count_trials(db, study_id)?
-                }
-            };
+        self.insert_trial(study_id, |db, number, floor| {
             db.exec(
                 "INSERT INTO trials \
                  (trial_id, number, study_id, state, datetime_start, datetime_complete) \
@@ -230,7 +208,30 @@ impl Store {
                 write_values(db, id, values)?;
             }
             write_pending(db, id, &t.pending)?;
-            Ok((id, number, dv))
+            Ok(id)
+        })
+    }
+
+    /// Insert a trial with its study's next number, in one write transaction: `insert` gets
+    /// the number and the lowest trial id allowed (see `Store::max_trial_id`), writes the
+    /// trial and returns its id. Returns `(trial_id, number)`.
+    fn insert_trial(
+        &mut self,
+        study_id: i64,
+        mut insert: impl FnMut(&Db, i64, i64) -> Result<i64>,
+    ) -> Result<(i64, i64)> {
+        let cached = self.studies.get(&study_id).and_then(|s| s.count);
+        let floor = self.max_trial_id.get() + 1;
+        let (id, number, dv) = self.db.write("creating a trial", |db| {
+            let dv = db.data_version()?;
+            let number = match cached {
+                Some((n, at)) if at == dv => n,
+                _ => {
+                    study_exists(db, study_id)?;
+                    count_trials(db, study_id)?
+                }
+            };
+            Ok((insert(db, number, floor)?, number, dv))
         })?;
         self.max_trial_id.set(self.max_trial_id.get().max(id));
         self.studies.entry(study_id).or_default().count = Some((number + 1, dv));
@@ -262,15 +263,16 @@ impl Store {
     }
 
     /// Change a trial's state (and values), flushing its buffered writes in the same
-    /// transaction. Returns `(changed, datetime)`: `changed` is false when RUNNING was asked
-    /// for a trial that is not WAITING; `datetime` is the start (RUNNING) or completion time.
+    /// transaction. `now` (microseconds since the epoch, or the current time) becomes its start
+    /// (RUNNING) or completion time. Returns false when RUNNING was asked for a trial that is
+    /// not WAITING (another worker popped it).
     pub fn set_state(
         &mut self,
         trial_id: i64,
         state: &str,
         values: Option<&[f64]>,
         now: Option<i64>,
-    ) -> Result<(bool, Option<String>)> {
+    ) -> Result<bool> {
         let now = now.map(format_micros).unwrap_or_else(now_utc);
         let empty = Pending::default();
         let pending = self.owned.get(&trial_id).unwrap_or(&empty);
@@ -283,14 +285,14 @@ impl Store {
             }
             if state == "RUNNING" {
                 if current != "WAITING" {
-                    return Ok((false, None));
+                    return Ok(false);
                 }
                 let n = db.exec(
                     "UPDATE trials SET state = 'RUNNING', datetime_start = ?2 \
                      WHERE trial_id = ?1 AND state = 'WAITING'",
                     params![trial_id, now],
                 )?;
-                return Ok((n == 1, Some(now.clone())));
+                return Ok(n == 1);
             }
             write_pending(db, trial_id, pending)?;
             if is_finished(state) {
@@ -298,23 +300,23 @@ impl Store {
                     "UPDATE trials SET state = ?2, datetime_complete = ?3 WHERE trial_id = ?1",
                     params![trial_id, state, now],
                 )?;
-                Ok((true, Some(now.clone())))
+                Ok(true)
             } else {
                 db.exec(
                     "UPDATE trials SET state = ?2 WHERE trial_id = ?1",
                     params![trial_id, state],
                 )?;
-                Ok((true, None))
+                Ok(true)
             }
         });
         match &result {
-            Ok((true, _)) if state == "RUNNING" => {
+            Ok(true) if state == "RUNNING" => {
                 self.owned.insert(trial_id, owned_by(study));
             }
-            Ok((true, _)) if is_finished(state) => {
+            Ok(true) if is_finished(state) => {
                 self.owned.remove(&trial_id);
             }
-            Ok((true, _)) => {
+            Ok(true) => {
                 if let Some(p) = self.owned.get_mut(&trial_id) {
                     *p = owned_by(p.study_id);
                 }

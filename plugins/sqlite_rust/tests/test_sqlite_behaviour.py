@@ -321,3 +321,17 @@ def test_describe_names_the_format(url: str) -> None:
     assert backend.describe is not None
     info = backend.describe(storage.inner)
     assert "Optuna RDB schema 12" in info["format"]
+
+
+@pytest.mark.parametrize(("direction", "best"), [("minimize", 1), ("maximize", 0)])
+def test_best_trial_of_one_objective_ranks_extra_values_by_the_first(
+    url: str, direction: str, best: int
+) -> None:
+    # As RDBStorage: a trial stored with two values in a one-direction study is ranked by its
+    # first (BaseStorage's default raised RuntimeError reading `trial.value`).
+    storage = osk.open_storage(url)
+    study_id = storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], "b")
+    for values in ([3.0, -9.0], [1.0, 5.0]):
+        trial_id = storage.create_new_trial(study_id)
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
+    assert storage.get_best_trial(study_id).number == best

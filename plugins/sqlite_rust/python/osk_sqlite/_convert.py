@@ -1,15 +1,18 @@
-"""Conversions between the Rust core's plain tuples and Optuna's objects."""
+"""Conversions between the Rust core's records and Optuna's objects."""
 
 from __future__ import annotations
 
 import datetime
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit.toolkit.distributions import json_to_distribution
+
+if TYPE_CHECKING:
+    from osk_sqlite._native import TrialRecord
 
 __all__ = ["from_db_time", "now", "to_db_time", "trial_from_record"]
 
@@ -49,21 +52,21 @@ def _attrs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return {key: json.loads(text) for key, text in pairs}
 
 
-def trial_from_record(record: tuple[Any, ...]) -> FrozenTrial:
-    """Build a FrozenTrial from the core's ``TrialRecord`` tuple."""
-    (trial_id, number, state, start, complete, values, params, inter, user, system) = record
+def trial_from_record(record: TrialRecord) -> FrozenTrial:
+    """Build a FrozenTrial from the core's ``TrialRecord``."""
+    params = record.params
     distributions = {name: json_to_distribution(text) for name, _, text in params}
     return FrozenTrial(
-        number=number,
-        state=TrialState[state],
+        number=record.number,
+        state=TrialState[record.state],
         value=None,
-        values=values or None,
-        datetime_start=from_db_time(start),
-        datetime_complete=from_db_time(complete),
+        values=record.values or None,
+        datetime_start=from_db_time(record.datetime_start),
+        datetime_complete=from_db_time(record.datetime_complete),
         params={name: distributions[name].to_external_repr(v) for name, v, _ in params},
         distributions=distributions,
-        user_attrs=_attrs(user),
-        system_attrs=_attrs(system),
-        intermediate_values=dict(inter),
-        trial_id=trial_id,
+        user_attrs=_attrs(record.user_attrs),
+        system_attrs=_attrs(record.system_attrs),
+        intermediate_values=dict(record.intermediate_values),
+        trial_id=record.trial_id,
     )

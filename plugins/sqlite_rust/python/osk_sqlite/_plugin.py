@@ -57,9 +57,12 @@ OPTIONS = (
 )
 
 THRESHOLDS: Mapping[str, float] = {
-    # 1.2-1.5 measured (write_behind, the default), best of 3 interleaved runs, on a shared,
-    # loaded 2-core machine; the goal is 1.5. The limit leaves room for that noise.
-    "random_5000.ratio": 2.5,
+    # random_5000, best of 3 interleaved runs, on this project's shared 2-core VM under load
+    # 3-11 (2026-12-02; never quiet): 1.38-2.04 with the checkpoint thread (certify --quick
+    # 1.66), where the previous core measured 2.16-2.87 in the same hours. The floor
+    # (1.3) is not reached; 2.2 fails a return to the old core's figures without failing CI on
+    # this machine's noise. TPE: 0.83-1.04 measured, 1.36 once under a burst of load.
+    "random_5000.ratio": 2.2,
     "tpe_1000.ratio": 1.5,
     # Deterministic: 11 statements and 2 commits per trial (create; finish with the buffered
     # params); a little more in scaled-down runs, where the first sync weighs more, or when

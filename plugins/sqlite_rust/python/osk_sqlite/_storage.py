@@ -38,8 +38,13 @@ __all__ = ["SqliteStorage"]
 _logger = logging.getLogger("osk_sqlite")
 _RUNNING = TrialState.RUNNING
 _ONLY_WAITING = (TrialState.WAITING,)
+_ONLY_COMPLETE = (TrialState.COMPLETE,)
 _WRITERS: weakref.WeakSet[SqliteStorage] = weakref.WeakSet()
 """Open writable storages of this process, checkpointed at exit."""
+
+
+def _first_value(trial: FrozenTrial) -> float:
+    return float(trial.values[0])
 
 
 def _flush_every(native: NativeStore, interval: float, stop: threading.Event) -> None:
@@ -148,7 +153,6 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         self._native = native
         self._studies: dict[int, StudyView] = {}
         self._trials: dict[int, tuple[int, int]] = {}  # trial id -> (study id, number)
-        self._owned: set[int] = set()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._closed = False
@@ -178,9 +182,9 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         _schema.check_versions(found, path=self.path)
         return found
 
-    def _own(self, trial_id: int) -> None:
-        """Note a trial this process runs; start the timed flush with the first one."""
-        self._owned.add(trial_id)
+    def _runs_a_trial(self) -> None:
+        """This process runs a trial (the core tracks which): start the timed flush with the
+        first one."""
         if self._flusher is None and self.write_behind:
             self._start_flusher()
 
@@ -282,7 +286,6 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
         if view is not None:
             for trial in view.all():
                 self._trials.pop(trial._trial_id, None)
-                self._owned.discard(trial._trial_id)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         with self._lock:
@@ -347,8 +350,6 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             view = self._studies[study_id] = StudyView()
         for record in records:
             trial = trial_from_record(record)
-            if trial.state.is_finished():
-                self._owned.discard(trial._trial_id)  # finished by another process
             for name, dist in trial.distributions.items():
                 view.param_dists.setdefault(name, dist)
             view.place(trial)
@@ -358,8 +359,8 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
     def _locate(self, trial_id: int) -> tuple[int, StudyView, FrozenTrial]:
         """Study id, view and current FrozenTrial of a trial (KeyError if there is none).
 
-        Finished trials (immutable) and this process's own trials come from the cache; any
-        other trial's study is synced first, so its state is current.
+        Finished trials (immutable) and the trials this process runs (the core knows which)
+        come from the cache; any other trial's study is synced first, so its state is current.
         """
         entry = self._trials.get(trial_id)
         if entry is not None:
@@ -367,7 +368,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             view = self._studies[study_id]
             trial = view.trials[number]
             assert trial is not None
-            if trial.state.is_finished() or trial_id in self._owned:
+            if trial.state.is_finished() or self._n().owns(trial_id):
                 return study_id, view, trial
         else:
             study_id = self._n().trial_study(trial_id)
@@ -397,7 +398,7 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                 micros, local = now()
                 trial_id, number, _ = n.create_trial(study_id, micros)
                 trial = new_trial(trial_id, number, local)
-                self._own(trial_id)
+                self._runs_a_trial()
             else:
                 trial_id, number = self._create_from(study_id, template_trial, view)
                 trial = copy.deepcopy(template_trial)
@@ -477,9 +478,8 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             floats = None if values is None else [float(v) for v in values]
             micros, local = now()
             try:
-                changed, _ = self._n().set_state(trial_id, state.name, floats, micros)
+                changed = self._n().set_state(trial_id, state.name, floats, micros)
             except (UpdateFinishedTrialError, KeyError):
-                self._owned.discard(trial_id)
                 if trial_id in self._trials:  # finished elsewhere: re-read what other writers did
                     self._n().forget_study(study_id)
                     self._study(study_id)
@@ -492,10 +492,9 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
                 trial.values = floats
             if state == _RUNNING:
                 trial.datetime_start = local
-                self._own(trial_id)
+                self._runs_a_trial()
             elif state.is_finished():
                 trial.datetime_complete = local
-                self._owned.discard(trial_id)
             self._replace(view, trial)
             return True
 
@@ -545,6 +544,25 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             if states is not None:
                 trials = [t for t in trials if t.state in states]
             return copy_trials(trials) if deepcopy else list(trials)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        """The COMPLETE trial with the best first value, as RDBStorage ranks them (its
+        ``trial_values`` row of objective 0): a trial given more values than the study has
+        directions is ranked by its first, where BaseStorage's default raises RuntimeError."""
+        trials = [
+            t
+            for t in self.get_all_trials(study_id, deepcopy=False, states=_ONLY_COMPLETE)
+            if t.values
+        ]
+        if not trials:
+            raise ValueError("No trials are completed yet.")
+        directions = self.get_study_directions(study_id)
+        if len(directions) > 1:
+            raise RuntimeError(
+                "Best trial can be obtained only for single-objective optimization."
+            )
+        pick = max if directions[0] == StudyDirection.MAXIMIZE else min
+        return pick(trials, key=_first_value)
 
     # -- heartbeat ---------------------------------------------------------------------------
     def record_heartbeat(self, trial_id: int) -> None:
