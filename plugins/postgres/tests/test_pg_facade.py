@@ -62,17 +62,18 @@ def locker(empty_tables: str) -> Iterator[psycopg2.extensions.connection]:
 
 
 def _waiting_on_a_lock(conn: psycopg2.extensions.connection, deadline: float) -> bool:
-    """Whether another session waits on a lock, asked until ``deadline``."""
+    """Whether another session waits on a lock, asked until ``deadline`` (at least once)."""
     with conn.cursor() as cur:
-        while time.monotonic() < deadline:
+        while True:
             cur.execute(
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
             )
             if cur.fetchone()[0] > 0:
                 return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.02)
-    return False
 
 
 def test_ctrl_c_interrupts_a_call_waiting_on_a_row_lock(
