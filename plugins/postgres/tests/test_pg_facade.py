@@ -3,6 +3,7 @@ threads, finalizers run by garbage collection in the middle of calls, and fork."
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -19,7 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 import optuna_storage_kit as osk
-from osk_postgres.testing import server_url
+from osk_postgres.testing import admin_connection
 
 from .conftest import kit_url
 
@@ -49,14 +50,7 @@ print("closed", flush=True)
 @pytest.fixture
 def locker(empty_tables: str) -> Iterator[psycopg2.extensions.connection]:
     """A psycopg2 connection of its own (not autocommit) in the test database."""
-    url = server_url()
-    conn = psycopg2.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=empty_tables,
-    )
+    conn = admin_connection(empty_tables)
     yield conn
     conn.close()
 
@@ -86,7 +80,7 @@ def test_ctrl_c_interrupts_a_call_waiting_on_a_row_lock(
     storage.close()  # the child is not this trial's owner: its write goes to the row
     with locker.cursor() as cur:  # held until the end of the test
         cur.execute("SELECT * FROM trials WHERE trial_id = %s FOR UPDATE", (trial_id,))
-    with psycopg2.connect(locker.dsn) as watcher:
+    with contextlib.closing(admin_connection(empty_tables)) as watcher:
         watcher.autocommit = True
         child = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(_CHILD), url, str(trial_id), str(study_id)],
