@@ -41,7 +41,12 @@ class Connections:
             if self._closed:
                 raise RuntimeError("osk-postgres: the storage's connections are closed")
             if self._idle:
-                return self._idle.pop()
+                conn = self._idle.pop()
+                if not conn.is_closed():
+                    return conn
+                self._open -= 1  # closed while idle (the server went away): open another
+                conn.terminate()
+                continue
             if self._open < self._size:
                 self._open += 1
                 try:
