@@ -55,7 +55,11 @@ class LoopThread:
             coro.close()
             raise RuntimeError("osk-postgres: a blocking call was made from its own event loop")
         self.handoffs += 1
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        except RuntimeError:  # the loop is closed
+            coro.close()
+            raise
         try:
             return future.result()
         except BaseException:
@@ -71,8 +75,9 @@ class LoopThread:
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the loop (its thread closes it) and wait for the thread, unless called on it."""
-        if self.loop.is_closed():
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:  # closed already
             return
-        self.loop.call_soon_threadsafe(self.loop.stop)
         if threading.get_ident() != self._thread.ident:
             self._thread.join(timeout)
