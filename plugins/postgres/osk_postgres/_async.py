@@ -4,43 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from optuna_storage_kit import InvalidURLError, StorageURL, resolve_options
 from osk_postgres._config import Settings
 from osk_postgres._core import AsyncCore
+from osk_postgres._methods import AsyncMethods
 from osk_postgres._plugin import BACKEND
 
 __all__ = ["ASYNC_METHODS", "AsyncPostgresStorage", "settings_from"]
 
+T = TypeVar("T")
 _logger = logging.getLogger("osk_postgres")
 
-ASYNC_METHODS = frozenset(
-    {
-        "create_new_study",
-        "delete_study",
-        "set_study_user_attr",
-        "set_study_system_attr",
-        "get_study_id_from_name",
-        "get_study_name_from_id",
-        "get_study_directions",
-        "get_study_user_attrs",
-        "get_study_system_attrs",
-        "get_all_studies",
-        "create_new_trial",
-        "set_trial_param",
-        "get_trial_id_from_study_id_trial_number",
-        "set_trial_state_values",
-        "set_trial_intermediate_value",
-        "set_trial_user_attr",
-        "set_trial_system_attr",
-        "get_trial",
-        "get_all_trials",
-        "record_heartbeat",
-        "flush",
-    }
-)
+ASYNC_METHODS = frozenset(name for name in vars(AsyncMethods) if not name.startswith("_"))
 """The coroutine methods of :class:`AsyncPostgresStorage` and of ``PostgresStorage.aio``:
 Optuna's ``BaseStorage`` methods with the same arguments and errors, plus ``flush``."""
 
@@ -67,7 +45,7 @@ def settings_from(url: str | StorageURL, options: Mapping[str, Any]) -> Settings
     return Settings.of(parsed.without_query(), resolved)
 
 
-class AsyncPostgresStorage:
+class AsyncPostgresStorage(AsyncMethods):
     """Optuna's storage methods as coroutines, on the caller's event loop.
 
     Example::
@@ -147,9 +125,7 @@ class AsyncPostgresStorage:
     def __repr__(self) -> str:
         return f"<AsyncPostgresStorage {self._core.settings.masked!r}>"
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ASYNC_METHODS:
-            if not self.__dict__.get("_open"):
-                raise RuntimeError("AsyncPostgresStorage is not open: await storage.open() first")
-            return getattr(self._core, name)
-        raise AttributeError(name)
+    async def _call(self, call: Callable[[AsyncCore], Awaitable[T]]) -> T:
+        if not self._open:
+            raise RuntimeError("AsyncPostgresStorage is not open: await storage.open() first")
+        return await call(self._core)

@@ -24,6 +24,7 @@ import asyncpg.exceptions as pgerr
 
 from osk_postgres._config import Settings
 from osk_postgres._errors import connect_failure, lost_connection
+from osk_postgres._pool import Connections, settle_cancellation
 
 __all__ = ["Pool", "Session"]
 
@@ -97,16 +98,13 @@ class Session:
         await tx.commit()
 
 
-async def _no_reset(conn: Any) -> None:
-    """Connections keep no session state between operations: skip asyncpg's reset query."""
-
-
 class Pool:
-    """A small asyncpg pool bound to the event loop it was started on."""
+    """The storage's connections (bound to the event loop it was started on), running
+    operations with retries."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._pool: Any = None
+        self._pool: Connections | None = None
         self.counters = {"statements": 0, "round_trips": 0, "commits": 0, "retries": 0}
         self.reconnects = 0
 
@@ -125,11 +123,19 @@ class Pool:
                 await init(conn)
             finally:
                 await conn.close()
-        self._pool = await self._connecting(
-            asyncpg.create_pool(
-                min_size=1, max_size=size, init=self._init_connection, reset=_no_reset, **kwargs
-            )
-        )
+
+        async def connect() -> Any:
+            conn = await asyncpg.connect(**kwargs)
+            try:
+                await self._init_connection(conn)
+            except BaseException:
+                conn.terminate()
+                raise
+            return conn
+
+        pool = Connections(connect, size)
+        pool.release(await self._connecting(pool.acquire()))  # one connection, opened now
+        self._pool = pool
 
     async def _connecting(self, attempt: Awaitable[T]) -> T:
         """Await a connection attempt; its failure becomes one clear error (``_errors``)."""
@@ -150,10 +156,7 @@ class Pool:
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            try:
-                await asyncio.wait_for(pool.close(), 5)
-            except Exception:
-                pool.terminate()
+            await pool.close()
         # Transports (TLS ones, and those of a failed connection attempt) finish closing in
         # later loop iterations: let them, so that no socket is left open when the loop stops.
         for _ in range(20):
@@ -166,8 +169,11 @@ class Pool:
         lost_pid: int | None = None
         while True:
             pid = None
+            pool = self._pool
+            if pool is None:
+                raise RuntimeError("osk-postgres: the storage's connections are closed")
             try:
-                conn = await self._pool.acquire()
+                conn = await pool.acquire()
                 try:
                     pid = conn.get_server_pid()
                     if lost_pid is not None:
@@ -175,11 +181,17 @@ class Pool:
                         lost_pid = None
                     result = await op(Session(conn, self.counters), attempt)
                 except BaseException as err:
-                    if is_connection_loss(err):
-                        conn.terminate()  # never hand a broken connection out again
-                    await self._release(conn)
+                    # An error the server reported leaves the connection ready for the next
+                    # statement; anything else (a lost connection, a cancellation, Ctrl-C) may
+                    # leave it mid-protocol: never hand it out again.
+                    in_sync = isinstance(err, pgerr.PostgresError) and not is_connection_loss(err)
+                    try:
+                        if not in_sync and not is_connection_loss(err):
+                            await settle_cancellation(conn)
+                    finally:
+                        pool.release(conn, reusable=in_sync)
                     raise
-                await self._release(conn)
+                pool.release(conn)
                 return result
             except _RETRY_TX as err:
                 if time.monotonic() > deadline + 30:
@@ -201,14 +213,6 @@ class Pool:
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             attempt += 1
             self.counters["retries"] += 1
-
-    async def _release(self, conn: Any) -> None:
-        """Give a connection back; a broken one is dropped (the pool opens a new one)."""
-        try:
-            await self._pool.release(conn)
-        except Exception as err:  # the result of the operation stands
-            _logger.debug("dropping a broken connection: %s", type(err).__name__)
-            conn.terminate()
 
     async def _wait_backend_gone(self, conn: Any, pid: int, deadline: float) -> None:
         """Wait until the server process of a lost connection has ended."""

@@ -31,7 +31,7 @@ def _describe(storage: Any) -> dict[str, str]:
 
     return {
         "format": f"Optuna RDB schema {schema_version()} (alembic {alembic_head()}) on Postgres",
-        "driver": "asyncpg on a private event loop run by the calling thread; pool_size="
+        "driver": "asyncpg on a private event loop thread; pool_size="
         f"{storage.settings.opt('pool_size')}",
         "round trips so far": str(storage.osk_counters()["round_trips"]),
     }
@@ -74,9 +74,13 @@ def visibility_delay_s(options: Mapping[str, Any]) -> float:
 
 THRESHOLDS = {
     "random_5000.round_trips_per_trial": 3.1,
+    "random_5000.statements_per_trial": 3.1,
     "random_5000.commits_per_trial": 2.1,
 }
-"""Limits for the conformance kit (counts per trial of its Random workload, 3 params)."""
+"""Limits for the conformance kit (counts per trial of its Random workload, 3 params): 3.006
+round trips and statements and 2.0 commits measured, the margin only for the run's one-off
+reads. No time ratio: a commit's WAL flush on the test machine moved from 1 to 7.65 ms within
+one day, which no useful limit survives (the benchmark reports the ratios instead)."""
 
 BACKEND = Backend(
     name="postgres",

@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Container, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Container, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from optuna.distributions import BaseDistribution
@@ -24,7 +24,8 @@ from optuna_storage_kit.toolkit import lifecycle
 from osk_postgres._config import Settings
 from osk_postgres._core import AsyncCore
 from osk_postgres._flusher import TimedFlush
-from osk_postgres._runner import LoopRunner
+from osk_postgres._methods import AsyncMethods
+from osk_postgres._runner import LoopThread
 
 __all__ = ["PostgresStorage"]
 
@@ -36,7 +37,7 @@ _logger = logging.getLogger("osk_postgres")
 class _Engine:
     """What one storage object runs in one process: loop, core, timed flush."""
 
-    runner: LoopRunner
+    runner: LoopThread
     core: AsyncCore
     flusher: TimedFlush
     pid: int
@@ -84,36 +85,31 @@ def _timed_flush(ref: weakref.ref[PostgresStorage]) -> bool:
     return True
 
 
-class _AioView:
+class _AioView(AsyncMethods):
     """``storage.aio``: the storage's methods as coroutines, awaitable from any event loop.
 
-    They run on the storage's own loop (from a helper thread) and share its cache and pool.
+    They run on the storage's own loop and share its cache and pool.
     """
 
     def __init__(self, storage: PostgresStorage) -> None:
         self._storage = storage
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        from osk_postgres._async import ASYNC_METHODS
+    async def _call(self, call: Callable[[AsyncCore], Awaitable[T]]) -> T:
+        engine = self._storage._ensure()
 
-        if name not in ASYNC_METHODS:
-            raise AttributeError(f"storage.aio has no method {name!r}")
-        storage = self._storage
+        async def on_the_storage_loop() -> T:
+            return await call(engine.core)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            engine = storage._ensure()
-            return await engine.runner.submit(getattr(engine.core, name)(*args, **kwargs))
-
-        call.__name__ = name
-        return call
+        return await engine.runner.submit(on_the_storage_loop())
 
 
 class PostgresStorage(BaseStorage, HeartbeatSettings):
     """Optuna storage on Postgres in Optuna's RDB schema, driven by asyncpg.
 
     Open it with ``optuna_storage_kit.open_storage("optuna+postgresql://user:pw@host/db")``.
-    One object holds a small connection pool (``pool_size``) and a private event loop that the
-    calling threads run (see :class:`~osk_postgres._runner.LoopRunner`); it is thread-safe, and
+    One object holds a small connection pool (``pool_size``) and a private event loop on a
+    thread of its own (see :class:`~osk_postgres._runner.LoopThread`); it is thread-safe, a
+    call waiting on the server is interrupted by Ctrl-C (``KeyboardInterrupt``), and
     any number of processes and hosts may open the same database, together with Optuna's own
     RDBStorage. Finished trials are cached (they never change); trials this object runs are
     kept here too, so that reads of them need no round trip. ``aio`` gives the same methods as
@@ -152,7 +148,7 @@ class PostgresStorage(BaseStorage, HeartbeatSettings):
 
     def _start(self) -> _Engine:
         settings = self._settings
-        runner = LoopRunner(max(4, int(settings.opt("pool_size") or 2)))
+        runner = LoopThread(f"osk-postgres {settings.url.database}")
         core = AsyncCore(settings)
         flusher = TimedFlush(
             settings.flush_interval,

@@ -28,6 +28,7 @@ import sqlalchemy.engine
 import optuna_storage_kit as osk
 
 __all__ = [
+    "admin_connection",
     "admin_execute",
     "create_database",
     "drop_database",
@@ -47,21 +48,27 @@ def server_url() -> sqlalchemy.engine.URL:
     )
 
 
-def admin_execute(
-    sql: str, params: tuple[Any, ...] = (), database: str | None = None
-) -> list[tuple[Any, ...]]:
-    """Run one statement as the server's admin user (autocommit, a connection of its own, in
-    ``database`` or the admin URL's); return its rows, if any."""
+def admin_connection(database: str | None = None) -> Any:
+    """A new psycopg2 connection as the server's admin user, to ``database`` or the admin
+    URL's (not autocommit: the caller commits, rolls back and closes it)."""
     import psycopg2
 
     url = server_url()
-    conn = psycopg2.connect(
+    return psycopg2.connect(
         host=url.host or "127.0.0.1",
         port=url.port or 5432,
         user=url.username,
         password=url.password,
         dbname=database or url.database or "postgres",
     )
+
+
+def admin_execute(
+    sql: str, params: tuple[Any, ...] = (), database: str | None = None
+) -> list[tuple[Any, ...]]:
+    """Run one statement as the server's admin user (autocommit, a connection of its own, in
+    ``database`` or the admin URL's); return its rows, if any."""
+    conn = admin_connection(database)
     conn.autocommit = True
     try:
         cur = conn.cursor()

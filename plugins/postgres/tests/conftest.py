@@ -32,8 +32,11 @@ def rdb_url(database: str) -> str:
 @pytest.fixture(scope="session")
 def database() -> Iterator[str]:
     """One fresh database for the session, holding Optuna's schema; dropped afterwards."""
+    import optuna_storage_kit as osk
+
     name = create_database("osk_pg_test")
     try:
+        osk.open_storage(kit_url(name)).inner.close()  # creates the schema, once
         yield name
     finally:
         drop_database(name)
@@ -52,8 +55,7 @@ def fresh_database() -> Iterator[str]:
 @pytest.fixture
 def empty_tables(database: str) -> Iterator[str]:
     """The session database with every Optuna table emptied before the test."""
-    import optuna_storage_kit as osk
-
-    osk.open_storage(kit_url(database)).inner.close()  # make sure the schema exists
-    admin_execute(f"TRUNCATE {TABLES}", database=database)
+    # DELETE, children first: for a test's few rows far cheaper than TRUNCATE, which makes and
+    # syncs new files for eleven tables (0.3 s a test here).
+    admin_execute("; ".join(f"DELETE FROM {t}" for t in TABLES.split(", ")), database=database)
     yield database
