@@ -1,49 +1,19 @@
-"""Proof that the kit catches bugs: each broken backend fails in its category, and the
-correct ones pass every category.
+"""Proof that the kit catches bugs: each broken backend fails in its category.
 
 Each case runs ``python -m osk_conformance certify --quick`` in a subprocess on a factory from
 ``broken_backends`` (or a sibling module: ``write_behind_backends``, ``lifecycle_backends``,
-``api_backends``) and reads the certificate it writes.
+``api_backends``) and reads the certificate it writes. That correct backends pass is
+``test_proof_correct.py``'s job.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-HERE = Path(__file__).parent
-
-
-def certify(
-    factory: str, out: Path, *only: str, select: str | None = None
-) -> tuple[int, dict[str, Any], str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
-    args = [
-        sys.executable,
-        "-m",
-        "osk_conformance",
-        "certify",
-        "--factory",
-        factory if ":" in factory else f"broken_backends:{factory}",
-        "--quick",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
-    for category in only:
-        args += ["--only", category]
-    if select:
-        args += ["-k", select]
-    run = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
-    certificate = json.loads((out / "certificate.json").read_text())
-    return run.returncode, certificate, run.stdout + run.stderr
-
+from .conftest import Certify
 
 BROKEN = {
     "stringifies_numpy": ("serialization", "test_value_matches_reference and numpy"),
@@ -86,7 +56,7 @@ correct backends is :func:`test_correct_backend_passes`'s job."""
     ids=[f.rpartition(":")[2] for f in BROKEN],
 )
 def test_broken_backend_fails_in_its_category(
-    tmp_path: Path, factory: str, category: str, test: str
+    certify: Certify, tmp_path: Path, factory: str, category: str, test: str
 ) -> None:
     if test == "test_full_disk" and os.geteuid() != 0:
         pytest.skip("the full-disk test needs root (a tmpfs in a private mount namespace)")
@@ -104,57 +74,7 @@ def test_broken_backend_fails_in_its_category(
     assert "<testsuite" in (tmp_path / "certificate.junit.xml").read_text()
 
 
-CORRECT = {
-    "memory_reference": (),  # every category
-    # The categories the memory backend cannot reach (processes, durability, lifecycle), and
-    # the API; its performance is Optuna's journal's and its model run would repeat memory's.
-    "journal_reference": (
-        "api",
-        "concurrency",
-        "durability",
-        "lifecycle",
-        "capabilities",
-        "serialization",
-    ),
-    # Optuna's persistence contract, and no more, is what ``durable`` asks; a write-behind
-    # backend that writes out at close, collection, exit and fork passes the lifecycle.
-    "write_behind_backends:write_behind_reference": ("durability", "lifecycle"),
-    # The async API, held to the same tests as the sync one.
-    "api_backends:memory_async_reference": ("api", "model", "serialization", "capabilities"),
-}
-
-
-@pytest.mark.parametrize(
-    ("factory", "only"), CORRECT.items(), ids=[f.rpartition(":")[2] for f in CORRECT]
-)
-def test_correct_backend_passes(tmp_path: Path, factory: str, only: tuple[str, ...]) -> None:
-    code, cert, output = certify(factory, tmp_path, *only)
-    failed = [
-        t
-        for s in cert["categories"].values()
-        for t in s["tests"]
-        if t["outcome"] != "passed" and t["outcome"] != "skipped"
-    ]
-    assert not failed, failed
-    assert code == 0, output[-3000:]
-    assert cert["result"] == "pass"
-    statuses = {name: s["status"] for name, s in cert["categories"].items()}
-    if only:
-        assert all(statuses[c] == "pass" for c in only), statuses
-    else:  # every category: the memory backend claims no durability, so none of it applies
-        assert {c for c, s in statuses.items() if s != "pass"} <= {"durability"}, statuses
-    skipped = [
-        t for s in cert["categories"].values() for t in s["tests"] if t["outcome"] == "skipped"
-    ]
-    assert all("does not claim capability" in t["reason"] for t in skipped), skipped
-    if "api" in only and "async_api" in [
-        k for k, v in cert["backend"]["capabilities"].items() if v
-    ]:
-        tested = [t["nodeid"] for t in cert["categories"]["api"]["tests"]]
-        assert any("[aio]" in n or "-aio]" in n for n in tested), "the async API was not run"
-
-
-def test_a_selection_that_matches_nothing_fails(tmp_path: Path) -> None:
+def test_a_selection_that_matches_nothing_fails(certify: Certify, tmp_path: Path) -> None:
     """``-k`` with a misspelt name certifies nothing, so it must not pass."""
     code, cert, output = certify("memory_reference", tmp_path, "api", select="no_such_test")
     assert code == 1, output[-3000:]
