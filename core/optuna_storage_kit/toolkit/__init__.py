@@ -2,6 +2,8 @@
 
 * :mod:`~optuna_storage_kit.toolkit.lifecycle`: write buffered writes out at interpreter exit,
   before ``fork`` and after garbage collection (deferred).
+* :mod:`~optuna_storage_kit.toolkit.write_behind`: the rule for buffering a running trial's
+  writes, its two options and the claims they imply.
 * :mod:`~optuna_storage_kit.toolkit.heartbeat`: RDBStorage's heartbeat settings
   (:class:`~optuna_storage_kit.HeartbeatSettings`).
 * :mod:`~optuna_storage_kit.toolkit.files`: the path a file URL names

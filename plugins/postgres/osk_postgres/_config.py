@@ -15,6 +15,7 @@ from optuna_storage_kit import (
     StorageURL,
     sync_option,
 )
+from optuna_storage_kit.toolkit import write_behind
 
 __all__ = ["OPTIONS", "SSL_MODES", "Settings"]
 
@@ -52,24 +53,7 @@ OPTIONS: tuple[Option, ...] = (
         aliases=("synchronous_commit",),
     ),
     Option("application_name", str, "osk-postgres", "Shown in pg_stat_activity."),
-    Option(
-        "write_behind",
-        bool,
-        True,
-        "true: keep params and attributes of this process's RUNNING trials in memory and send "
-        "them with the trial's next intermediate value, heartbeat, state change or timed flush "
-        "(Optuna's persistence contract; 3 round trips and 2 commits per trial; a killed "
-        "process loses the unsent ones of its running trials); false: every write is on the "
-        "server when it returns.",
-    ),
-    Option(
-        "flush_interval",
-        float,
-        1.0,
-        "With write_behind: seconds at most before a running trial's buffered writes are sent, "
-        "so other processes and the dashboard see long trials' params.",
-        minimum=0.01,
-    ),
+    *write_behind.options(cost="3 round trips and 2 commits per trial"),
 )
 """The backend's own options (the core adds the heartbeat options and ``mode``)."""
 

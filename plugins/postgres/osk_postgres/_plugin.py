@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import optuna_storage_kit as osk
 from optuna_storage_kit import Backend, Capabilities, StorageURL
+from optuna_storage_kit.toolkit import write_behind
 from osk_postgres._config import OPTIONS, Settings
 
 __all__ = ["BACKEND", "CAPABILITIES", "open_postgres", "register_backends"]
@@ -57,19 +57,11 @@ attributes persist with its next intermediate value, heartbeat, state change or 
 intermediate-value steps in a 32-bit column here, so larger steps are refused with ValueError."""
 
 
-def capabilities_for(options: Mapping[str, Any]) -> Capabilities:
-    """The claims for resolved ``options``: ``write_behind=false`` adds ``write_through``."""
-    if options.get("write_behind", True):
-        return CAPABILITIES
-    return dataclasses.replace(CAPABILITIES, write_through=True)
-
-
-def visibility_delay_s(options: Mapping[str, Any]) -> float:
-    """How long a running trial's writes may stay unseen by other processes: the flush
-    interval with ``write_behind``, else 0."""
-    if options.get("write_behind", True):
-        return float(options.get("flush_interval") or 0.0)
-    return 0.0
+capabilities_for = write_behind.capabilities_for(CAPABILITIES)
+"""The claims for resolved options: ``write_behind=false`` adds ``write_through``."""
+visibility_delay_s = write_behind.visibility_delay_s
+"""How long a running trial's writes may stay unseen by other processes: the flush interval
+with ``write_behind``, else 0."""
 
 
 THRESHOLDS = {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import optuna_storage_kit as osk
+from optuna_storage_kit.toolkit import write_behind
 from optuna_storage_kit.toolkit.files import url_file
 
 if TYPE_CHECKING:
@@ -38,22 +38,7 @@ OPTIONS = (
         "'normal': a commit survives a process crash (WAL, fastest); 'full': also power loss.",
         ("normal", "full"),
     ),
-    osk.Option(
-        "write_behind",
-        bool,
-        True,
-        "true: commit a running trial's params/attrs/intermediate values with its state "
-        "change, a heartbeat or the next timed flush (Optuna's persistence contract; 2 commits "
-        "per trial); false: commit each write at once (a crash loses no returned write).",
-    ),
-    osk.Option(
-        "flush_interval",
-        float,
-        1.0,
-        "With write_behind: seconds at most before a running trial's writes are committed, so "
-        "other processes and the dashboard see long trials' params.",
-        minimum=0.01,
-    ),
+    *write_behind.options(cost="2 commits per trial"),
 )
 
 THRESHOLDS: Mapping[str, float] = {
@@ -86,17 +71,11 @@ CAPABILITIES = osk.Capabilities(
 """The claims of the default options (``write_behind=true``)."""
 
 
-def capabilities_for(options: Mapping[str, Any]) -> osk.Capabilities:
-    """Without ``write_behind`` every write is committed before it returns: write-through."""
-    if options["write_behind"]:
-        return CAPABILITIES
-    return dataclasses.replace(CAPABILITIES, write_through=True)
-
-
-def visibility_delay_s(options: Mapping[str, Any]) -> float:
-    """A running trial's writes reach other processes within ``flush_interval`` with
-    ``write_behind`` (the timed flush), at once without it."""
-    return float(options["flush_interval"]) if options["write_behind"] else 0.0
+capabilities_for = write_behind.capabilities_for(CAPABILITIES)
+"""``write_behind=false`` commits every write before it returns: also ``write_through``."""
+visibility_delay_s = write_behind.visibility_delay_s
+"""A running trial's writes reach other processes within ``flush_interval`` (the timed flush)
+with ``write_behind``, at once without it."""
 
 
 def sqlite_path(url: osk.StorageURL) -> Path:
