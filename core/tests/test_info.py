@@ -23,7 +23,6 @@ WRITER = """
 import sys, optuna
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
-optuna.logging.set_verbosity(optuna.logging.ERROR)
 where = sys.argv[1]
 if where.startswith("sqlite:") or where.startswith("postgresql"):
     storage = RDBStorage(where)

@@ -16,8 +16,6 @@ from optuna.trial import TrialState
 import optuna_storage_kit as osk
 from optuna_storage_kit.errors import InvalidOptionError, InvalidURLError
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 def test_registered_with_honest_capabilities() -> None:
     backend = osk.get_registry().backend_for("journal")

@@ -11,8 +11,6 @@ from click.testing import CliRunner
 import optuna_storage_kit as osk
 from optuna_storage_kit.tools.cli import get_cli
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 def _journal(path: str, helpers: types.ModuleType) -> None:
     storage = osk.open_storage(helpers.url(path))

@@ -19,8 +19,6 @@ import optuna_storage_kit as osk
 from osk_journal import JournalCorruptError, JournalRecoveryError, TornLineWarning
 from osk_journal._recover import recover
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 @contextlib.contextmanager
 def warnings_allowed() -> Iterator[None]:

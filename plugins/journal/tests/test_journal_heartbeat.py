@@ -14,8 +14,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 import optuna_storage_kit as osk
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 def _age_heartbeat(journal_path: str, trial_id: int, seconds: float) -> None:
     """Make the recorded heartbeat of ``trial_id`` ``seconds`` old (documented file format)."""

@@ -14,8 +14,6 @@ from optuna.trial import TrialState
 import optuna_storage_kit as osk
 from osk_journal import JournalFileStorage
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 def _objective(trial: optuna.Trial) -> float:
     x = trial.suggest_float("x", -5, 5)

@@ -15,8 +15,6 @@ from optuna.trial import TrialState
 
 import optuna_storage_kit as osk
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 @pytest.mark.parametrize(("lock", "workers"), [("flock", 8), ("symlink", 4)])
 def test_processes_every_trial_once(

@@ -20,8 +20,6 @@ from optuna.study._study_direction import StudyDirection
 import optuna_storage_kit as osk
 from optuna_storage_kit.tools.cli import get_cli
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 TORN = b'{"op_code":4,"worker_id":"dead","study_id":0,"datetime_st'
 
 

@@ -15,8 +15,6 @@ import optuna_storage_kit as osk
 from osk_journal._records import problem
 from osk_journal._salvage import analyze
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 def _objective(trial: optuna.Trial) -> float:
     x = trial.suggest_float("x", 1e-3, 1.0, log=True)

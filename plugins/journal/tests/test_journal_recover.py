@@ -17,8 +17,6 @@ from optuna.trial import TrialState
 
 import optuna_storage_kit as osk
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 OSK = os.path.join(os.path.dirname(sys.executable), "osk")
 
 # Prints what Optuna's own JournalStorage reads from a journal, as JSON.

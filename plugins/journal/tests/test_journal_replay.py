@@ -18,8 +18,6 @@ from osk_journal import JournalCorruptError
 from osk_journal._format import loads
 from osk_journal._state import _local_offset, parse_datetime
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 # Values that json.loads reads and orjson does not read the same way (or at all).
 TRICKY = {
     "big_int": 123456789012345678901234567890,

@@ -15,8 +15,6 @@ import pytest
 import optuna_storage_kit as osk
 from osk_journal import JournalFileStorage
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-
 
 def _objective(trial: optuna.Trial) -> float:
     trial.set_user_attr("n", trial.number)

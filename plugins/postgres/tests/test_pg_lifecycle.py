@@ -28,7 +28,6 @@ NEVER = 3600
 _PRELUDE = """
 import gc, json, os, sys, time
 import optuna, optuna_storage_kit as osk
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 url = sys.argv[1]
 """
 
