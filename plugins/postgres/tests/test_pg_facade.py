@@ -32,6 +32,7 @@ import optuna_storage_kit as osk
 storage = osk.open_storage(sys.argv[1]).inner
 trial_id = int(sys.argv[2])
 for attempt in (1, 2):  # the second Ctrl-C interrupts as promptly as the first
+    sys.stdin.readline()  # the test's go: no earlier statement still waits on the server
     print("calling", attempt, flush=True)
     try:
         storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(attempt)])
@@ -55,18 +56,21 @@ def locker(empty_tables: str) -> Iterator[psycopg2.extensions.connection]:
     conn.close()
 
 
-def _waiting_on_a_lock(conn: psycopg2.extensions.connection, deadline: float) -> bool:
-    """Whether another session waits on a lock, asked until ``deadline`` (at least once)."""
+def _waiting_on_a_lock(
+    conn: psycopg2.extensions.connection, deadline: float, *, until: bool = True
+) -> bool:
+    """Whether another session of this database waits on a lock, asked until the answer is
+    ``until`` or ``deadline`` passed (at least once). Only this database: tests running beside
+    this one hold and wait for locks of their own."""
     with conn.cursor() as cur:
         while True:
             cur.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
             )
-            if cur.fetchone()[0] > 0:
-                return True
-            if time.monotonic() >= deadline:
-                return False
+            waiting = bool(cur.fetchone()[0])
+            if waiting == until or time.monotonic() >= deadline:
+                return waiting
             time.sleep(0.02)
 
 
@@ -84,14 +88,20 @@ def test_ctrl_c_interrupts_a_call_waiting_on_a_row_lock(
         watcher.autocommit = True
         child = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(_CHILD), url, str(trial_id), str(study_id)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert child.stdout is not None
+        assert child.stdin is not None and child.stdout is not None
         watchdog = threading.Timer(60, child.kill)  # a hung child fails the test, not CI
         watchdog.start()
         try:
             for attempt in (1, 2):
+                # The interrupted statement's cancel has reached the server: a session found
+                # waiting below is the child's new call, not the old one.
+                assert not _waiting_on_a_lock(watcher, time.monotonic() + 30, until=False)
+                child.stdin.write("go\n")
+                child.stdin.flush()
                 assert child.stdout.readline().split() == ["calling", str(attempt)]
                 assert _waiting_on_a_lock(watcher, time.monotonic() + 30)
                 child.send_signal(signal.SIGINT)
@@ -104,6 +114,7 @@ def test_ctrl_c_interrupts_a_call_waiting_on_a_row_lock(
             if child.poll() is None:
                 child.kill()
                 child.wait()
+            child.stdin.close()
             child.stdout.close()
         # The server cancelled both statements: nothing waits, and nothing was written.
         assert not _waiting_on_a_lock(watcher, time.monotonic())
