@@ -141,7 +141,10 @@ class Target:
 
     @property
     def label(self) -> str:
-        return self.name if self.api == "sync" else f"{self.name}[{self.api}]"
+        """The backend's name, its options if any (``journal?lock=open``) and ``[aio]``."""
+        options = self.spec.partition("?")[2]
+        label = f"{self.name}?{options}" if options else self.name
+        return label if self.api == "sync" else f"{label}[{self.api}]"
 
     def via_async(self) -> Target:
         """This target with every storage call made through ``storage.aio``."""

@@ -12,6 +12,15 @@ backend), ``osk_quick``, ``osk_seed`` (the run's seed, ``--osk-seed``) and ``osk
 (forks child processes from one warm process). Mark a test
 ``@pytest.mark.osk_requires("durable")`` to skip it, with the reason shown, on backends that do
 not claim the capability.
+
+A backend's own test suite runs the kit's categories the way a SQLAlchemy dialect runs the
+dialect suite: a test module imports the category's tests and names its targets in
+``osk_targets`` (used when no ``--osk-url``/``--osk-factory`` is given)::
+
+    from osk_conformance.suite.test_api import *  # noqa: F403
+    from osk_conformance import Target
+
+    osk_targets = [Target.from_url("optuna+mydb:///{dir}/store")]
 """
 
 from __future__ import annotations
@@ -105,7 +114,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "osk_target" in metafunc.fixturenames:
-        targets = metafunc.config.stash[TARGETS]
+        declared = getattr(metafunc.module, "osk_targets", [])  # a backend's own test module
+        targets = metafunc.config.stash[TARGETS] or list(declared)
         if _category_of_path(Path(str(metafunc.definition.path))) in ASYNC_CATEGORIES:
             targets = [*targets, *(t.via_async() for t in targets if t.has("async_api"))]
         metafunc.parametrize(

@@ -1,4 +1,5 @@
-"""Optuna's own storage test suite, run against ``optuna+sqlite://`` on a real file."""
+"""Optuna's own storage test suite with writes through one storage object and reads through
+another, on a real file (the kit's API category runs on one object: test_sqlite_storage_case)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,6 @@ from optuna.storages import BaseStorage
 from optuna.testing.pytest_storages import StorageTestCase
 
 import optuna_storage_kit as osk
-
-
-class TestSqliteStorage(StorageTestCase):
-    @pytest.fixture
-    def storage(self, url: str) -> BaseStorage:
-        return osk.open_storage(url)
-
-
-class TestSqliteStorageFullSync(StorageTestCase):
-    @pytest.fixture
-    def storage(self, url: str) -> BaseStorage:
-        return osk.open_storage(url, synchronous="full", write_behind=False)
 
 
 class TestSqliteStorageSecondConnection(StorageTestCase):
