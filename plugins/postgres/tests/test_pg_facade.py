@@ -25,9 +25,14 @@ from osk_postgres.testing import admin_connection
 from .conftest import kit_url
 
 _CHILD = """
+import signal
 import sys
 from optuna.trial import TrialState
 import optuna_storage_kit as osk
+
+# Ctrl-C raises KeyboardInterrupt, as in a terminal. A process started in the background by a
+# non-interactive shell (a CI job's `cmd &`) has SIGINT ignored, and its children inherit that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 storage = osk.open_storage(sys.argv[1]).inner
 trial_id = int(sys.argv[2])
