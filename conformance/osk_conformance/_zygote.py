@@ -183,22 +183,6 @@ def _preload(spec: str | None) -> None:
             continue
 
 
-def _inspect_read_only(spec: str, directory: str) -> None:
-    """What the read-only inspection does (its modules must be loaded before a child drops to
-    another user, who may not be able to read the Python installation)."""
-    from optuna.study import StudyDirection
-
-    from osk_conformance._lifecycle import store_record
-    from osk_conformance._target import open_spec
-
-    try:
-        storage = open_spec(spec, directory, mode="ro")
-        store_record(storage)
-        storage.create_new_study([StudyDirection.MINIMIZE], "osk-scout-refused")
-    except Exception:
-        pass  # a backend without mode=ro, or the refused write: the imports are what counts
-
-
 def _scout(spec: str) -> list[str]:
     """The modules a fresh store of ``spec`` imports, found by a forked, throwaway child."""
     read, write = os.pipe()
@@ -215,7 +199,6 @@ def _scout(spec: str) -> list[str]:
                 with open(os.devnull, "w") as sink:  # the Writer's acknowledgements
                     os.dup2(sink.fileno(), 1)
                 Writer(open_spec(spec, directory), "osk-scout").finished("scout")
-                _inspect_read_only(spec, directory)
                 names = sorted(set(sys.modules) - before)
                 with os.fdopen(write, "w") as out:
                     out.write("\n".join(names))
@@ -279,19 +262,10 @@ def _drop_to(user: int) -> None:
 
 
 def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> None:
-    """In the forked child: take the pipes, drop privileges, run the module as ``__main__``.
-
-    The module's code is read before privileges are dropped: the other user may not be able
-    to read the installation (a checkout under a root-only directory)."""
-    import builtins
-    import importlib.util
-    import types
+    """In the forked child: take the pipes, drop privileges, run the module as ``__main__``."""
+    import runpy
 
     sock.close()
-    spec = importlib.util.find_spec(request["module"])
-    if spec is None or spec.loader is None or not hasattr(spec.loader, "get_code"):
-        raise ImportError(f"no module named {request['module']}")
-    code = spec.loader.get_code(request["module"])
     for target, fd in zip((0, 1, 2), fds, strict=True):
         os.dup2(fd, target)
         os.close(fd)
@@ -301,17 +275,9 @@ def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> Non
     user = request.get("user")
     if user is not None:
         _drop_to(int(user))
-    sys.argv = [spec.origin or request["module"], *request["argv"]]
-    main = types.ModuleType("__main__")  # what ``python -m module`` runs the module as
-    main.__dict__.update(
-        __file__=spec.origin,
-        __spec__=spec,
-        __loader__=spec.loader,
-        __package__=spec.parent,
-        __builtins__=builtins,
-    )
-    sys.modules["__main__"] = main
-    exec(code, main.__dict__)
+    sys.argv = [request["module"], *request["argv"]]
+    sys.modules.pop(request["module"], None)  # preloaded: run it afresh, without runpy's warning
+    runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
 
 
 def main(fd: int, spec: str | None) -> None:

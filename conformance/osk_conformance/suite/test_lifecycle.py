@@ -81,16 +81,9 @@ def _read(child: Child, stop: str | None = None) -> tuple[list[dict[str, Any]], 
     return acks, events
 
 
-def _finished(child: Child, user: int | None = None) -> None:
+def _finished(child: Child) -> None:
     code = child.wait()
-    hint = ""
-    if user is not None and "ImportError" in child.failure:
-        hint = (
-            f" (running as uid {user}, the process could not import a module: the kit drops "
-            "to that user to check read-only access, so the Python installation must be "
-            "readable by all users)"
-        )
-    assert code == 0, f"the child process failed (exit code {code}){hint}: {child.failure}"
+    assert code == 0, f"the child process failed (exit code {code}): {child.failure}"
 
 
 def _delay(storage: BaseStorage, target: Target) -> float:
@@ -242,7 +235,7 @@ def _inspect(
 ) -> dict[str, Any]:
     with _spawn(zygote, target, "inspect", store, study, user=user) as child:
         _, events = _read(child)
-        _finished(child, user)
+        _finished(child)
     return events
 
 
