@@ -62,14 +62,14 @@ def test_stale_trials_are_failed_and_the_callback_runs() -> None:
     storage = osk.open_storage(
         "optuna+memory://",
         heartbeat_interval=1,
-        grace_period=1,
+        grace_period=2,  # a fresh heartbeat stays fresh for 2 s, even on a loaded machine
         heartbeat_stale_trial_callback=lambda study, trial: failed.append(trial.number),
     )
     study = optuna.create_study(storage=storage)
     stale = storage.create_new_trial(study._study_id)
     storage.record_heartbeat(stale)
     never_beat = storage.create_new_trial(study._study_id)  # never stale, as in RDBStorage
-    time.sleep(1.2)
+    time.sleep(2.5)
     fresh = storage.create_new_trial(study._study_id)
     storage.record_heartbeat(fresh)
     assert storage._get_stale_trial_ids(study._study_id) == [stale]

@@ -21,9 +21,10 @@ pytestmark = [
 
 
 def test_stale_trial_is_failed_and_retried(empty_tables: str) -> None:
-    dead = osk.open_storage(kit_url(empty_tables, heartbeat_interval=1, grace_period=1))
+    dead = osk.open_storage(kit_url(empty_tables, heartbeat_interval=1, grace_period=3))
     study = optuna.create_study(study_name="hb", storage=dead)
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    beat = time.monotonic()
     dead.record_heartbeat(trial._trial_id)
     dead.inner.close()  # the worker's host dies: no more heartbeats
 
@@ -35,14 +36,15 @@ def test_stale_trial_is_failed_and_retried(empty_tables: str) -> None:
 
     live = osk.open_storage(
         kit_url(empty_tables, heartbeat_interval=1),
-        grace_period=1,
+        grace_period=3,
         heartbeat_stale_trial_callback=callback,
     )
     assert live.get_heartbeat_interval() == 1
     fresh = optuna.load_study(study_name="hb", storage=live)
     fail_stale_trials(fresh)
-    assert seen == []  # still within the grace period
-    deadline = time.monotonic() + 20
+    if time.monotonic() - beat < 2.5:  # a loaded machine may already be past the grace period
+        assert seen == []
+    deadline = time.monotonic() + 30
     while not seen and time.monotonic() < deadline:
         time.sleep(0.5)
         fail_stale_trials(fresh)
