@@ -129,25 +129,21 @@ _LAZY = {
 }
 
 if not TYPE_CHECKING:  # for type checkers every name is imported above
+    _load = None
 
     def __getattr__(name):
+        global _load
         if name == "__version__":
-            value = _version()
-        else:
-            try:
-                module_name, attribute = _LAZY[name]
-            except KeyError:
-                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-            __import__(module_name)
-            module = _sys.modules[module_name]
-            value = module if attribute is None else getattr(module, attribute)
-        globals()[name] = value
-        return value
+            globals()[name] = value = _version()
+            return value
+        if _load is None:  # imported on first use: this module runs at every interpreter start
+            from optuna_storage_kit.toolkit.exports import lazy_exports
+
+            _load, _ = lazy_exports(__name__, _LAZY)
+        return _load(name)
 
     def __dir__():
         return sorted({*globals(), *__all__})
-
-    import sys as _sys
 
 
 def _version() -> str:

@@ -26,6 +26,11 @@ def modules_after(run: Runner, code: str, **kwargs: object) -> set[str]:
     return set(run([sys.executable, "-c", full], **kwargs).stdout.split())
 
 
+def baseline(run: Runner) -> set[str]:
+    """The modules a bare interpreter has (the ``.pth`` hook off)."""
+    return modules_after(run, "", env={"OSK_AUTOLOAD": "0"}) - {"optuna_storage_kit"}
+
+
 def top_levels(modules: set[str]) -> set[str]:
     return {m.split(".")[0] for m in modules}
 
@@ -40,6 +45,7 @@ def test_importing_the_kit_imports_nothing_heavy(run: Runner, autoload: str) -> 
         "optuna_storage_kit",
         "optuna_storage_kit._activation",
     }
+    assert not {"typing", "collections.abc"} & (loaded - baseline(run))
 
 
 def test_importing_the_kit_with_optuna_adds_only_the_hook(run: Runner) -> None:
@@ -87,3 +93,30 @@ def test_osk_version_and_help_import_neither_optuna_nor_a_backend(
 def test_a_plugin_command_still_loads_its_plugin(run: Runner, venv_bin: Path) -> None:
     out = run([venv_bin / "osk", "journal", "--help"]).stdout
     assert "Usage: osk journal" in out
+
+
+@pytest.mark.parametrize("url", ["optuna+memory://", "optuna+sqlite:///{tmp}/s.db"])
+def test_opening_a_store_loads_no_other_backends_engine(
+    run: Runner, url: str, tmp_path: Path
+) -> None:
+    """Every installed plugin's registration module is imported to find a scheme's backend;
+    that must not import another backend's engine, driver or command line."""
+    code = (
+        "import optuna, optuna_storage_kit as osk\n"
+        f"osk.open_storage({url.format(tmp=tmp_path)!r})\n"
+        "assert len(osk.get_registry().backends()) >= 4  # the workspace's plugins all loaded"
+    )
+    loaded = modules_after(run, code)
+    assert "osk_postgres._plugin" in loaded and "osk_journal._plugin" in loaded
+    engines = {
+        "asyncpg",
+        "osk_postgres._storage",
+        "osk_journal._storage",
+        "osk_conformance._cli",
+        "pytest",
+        "click",
+        "rich",
+    }
+    if url.startswith("optuna+memory"):
+        engines.add("osk_sqlite._storage")
+    assert not (loaded | top_levels(loaded)) & engines

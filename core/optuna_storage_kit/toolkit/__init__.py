@@ -14,6 +14,8 @@
   a fresh trial, and copies cheaper than ``copy.copy``/``copy.deepcopy``.
 * :mod:`~optuna_storage_kit.toolkit.distributions`: distribution JSON converted once per
   distinct distribution.
+* :mod:`~optuna_storage_kit.toolkit.exports`: a package's public names imported on first use,
+  so that the registry's import of a backend's package to read its plugin module stays cheap.
 * :mod:`~optuna_storage_kit.toolkit.rdb_schema`: Optuna's RDB schema for backends that use
   RDBStorage's tables: the version check (alembic head) and the value encodings.
 

@@ -2,24 +2,26 @@
 
 The file is in the exact format of Optuna's ``JournalStorage`` with ``JournalFileBackend``, so
 both can read and write it. See :class:`JournalFileStorage`.
+
+The names below are imported on first use: the registry imports this package to read its
+plugin module, and users of other backends should not pay for this one.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from optuna_storage_kit.toolkit.exports import lazy_exports
 
-from osk_journal._errors import (
-    JournalCorruptError,
-    JournalRecoveryError,
-    JournalSyncError,
-    JournalTruncatedError,
-    JournalWriteError,
-    TornLineWarning,
-)
-from osk_journal._storage import JournalFileStorage
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from osk_journal._errors import (
+        JournalCorruptError,
+        JournalRecoveryError,
+        JournalSyncError,
+        JournalTruncatedError,
+        JournalWriteError,
+        TornLineWarning,
+    )
+    from osk_journal._storage import JournalFileStorage
 
-try:
-    __version__ = version("osk-journal")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+    __version__: str
 
 __all__ = [
     "JournalCorruptError",
@@ -31,3 +33,25 @@ __all__ = [
     "TornLineWarning",
     "__version__",
 ]
+
+_ERRORS = "osk_journal._errors"
+_load, __dir__ = lazy_exports(
+    __name__,
+    {
+        **{name: (_ERRORS, name) for name in __all__ if name.endswith(("Error", "Warning"))},
+        "JournalFileStorage": ("osk_journal._storage", "JournalFileStorage"),
+    },
+)
+
+
+def __getattr__(name: str) -> object:
+    if name != "__version__":
+        return _load(name)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("osk-journal")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        value = "0.0.0"
+    globals()[name] = value
+    return value
