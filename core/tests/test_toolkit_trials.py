@@ -122,3 +122,24 @@ def test_copy_trial_is_copy_trials_of_one() -> None:
     new = trials.copy_trial(trial)
     assert new == trial
     assert new.user_attrs["nested"] is not trial.user_attrs["nested"]
+
+
+def test_gc_paused_pauses_the_collector_and_restores_it() -> None:
+    import gc
+
+    from optuna_storage_kit.toolkit.trials import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError), gc_paused():
+        1 / 0  # noqa: B018
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()

@@ -16,6 +16,8 @@ its caller. Three copies serve the three moments:
 :func:`new_trial` builds the record of a trial just created, and :data:`FINISHED` (with
 :data:`FINISHED_NAMES` and :data:`FINISHED_VALUES` for stores that keep the state as its name
 or its number) says which states end a trial, as ``TrialState.is_finished`` does.
+:class:`gc_paused` makes building many records at once (a large study's first read) about
+twice as fast.
 
 All functions are thread-safe: they read their arguments and build new objects.
 """
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import copy
 import datetime
+import gc
 from collections.abc import Iterator
+from types import TracebackType
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -35,6 +39,7 @@ __all__ = [
     "FINISHED_VALUES",
     "copy_trial",
     "copy_trials",
+    "gc_paused",
     "new_trial",
     "replaced",
     "snapshot",
@@ -81,6 +86,36 @@ def new_trial(
         intermediate_values={},
         trial_id=trial_id,
     )
+
+
+class gc_paused:  # a lowercase name: it reads as a function (``with gc_paused():``)
+    """``with gc_paused():`` Python's cyclic garbage collector does not run inside the block.
+
+    Building the records of many trials allocates millions of containers, and every few
+    hundred allocations start a collection; the older generations' collections traverse every
+    object already built, so the work grows faster than the number of trials (it doubled the
+    time to open a 200,000-trial study). Nothing built in the block is garbage yet, so pausing
+    loses nothing: the collector's next run after the block does what was skipped.
+
+    The collector is enabled again on exit only if it was enabled on entry. It is one switch
+    for the whole process: another thread's allocations are not collected meanwhile either,
+    and a thread that disables the collector during the block sees it enabled after it.
+    """
+
+    __slots__ = ("_was_enabled",)
+
+    def __enter__(self) -> None:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._was_enabled:
+            gc.enable()
 
 
 def replaced(trial: FrozenTrial) -> FrozenTrial:

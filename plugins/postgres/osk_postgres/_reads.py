@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_storage_kit.toolkit.trials import copy_trials, snapshot
+from optuna_storage_kit.toolkit.trials import copy_trials, gc_paused, snapshot
 from osk_postgres import _rows, _sql
 
 if TYPE_CHECKING:
@@ -114,19 +114,20 @@ class ReadsMixin:
             # up to the largest known or returned id has now been seen.
             sc.max_seen = max([sc.max_seen, *known])
             returned = set()
-            for row in rows:
-                trial_id = row["trial_id"]
-                returned.add(trial_id)
-                sc.max_seen = max(sc.max_seen, trial_id)
-                if trial_id in self.cache.owned:
-                    continue
-                trial = _rows.frozen_trial(row)
-                if trial.state.is_finished():
-                    self.cache.remember_finished(study_id, trial)
-                else:
-                    sc.others[trial_id] = trial
-                    for name, dist in trial.distributions.items():
-                        sc.dists.setdefault(name, dist)
+            with gc_paused():  # a large study's first read builds millions of objects
+                for row in rows:
+                    trial_id = row["trial_id"]
+                    returned.add(trial_id)
+                    sc.max_seen = max(sc.max_seen, trial_id)
+                    if trial_id in self.cache.owned:
+                        continue
+                    trial = _rows.frozen_trial(row)
+                    if trial.state.is_finished():
+                        self.cache.remember_finished(study_id, trial)
+                    else:
+                        sc.others[trial_id] = trial
+                        for name, dist in trial.distributions.items():
+                            sc.dists.setdefault(name, dist)
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
             own = [snapshot(o.trial) for o in self.cache.owned.values() if o.study_id == study_id]

@@ -30,7 +30,7 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 pub use db::Sync as Synchronous;
 pub use error::StoreError;
 pub use store::{Pending, Store, Versions};
-pub use sync::TrialRecord;
+pub use sync::{TrialRecord, TrialRow};
 pub use trials::{Template, TrialWrite};
 
 type VersionTuple = (i64, String, Option<String>);
@@ -548,8 +548,9 @@ impl NativeStore {
         self.with(py, move |s| s.trial_study(trial_id))
     }
 
-    fn sync(&self, py: Python<'_>, study_id: i64) -> PyResult<(bool, Vec<TrialRecord>)> {
-        self.with(py, move |s| s.sync(study_id))
+    fn sync(&self, py: Python<'_>, study_id: i64) -> PyResult<(bool, Vec<TrialRow>)> {
+        let (reset, records) = self.with(py, move |s| s.sync(study_id))?;
+        Ok((reset, records.into_iter().map(TrialRecord::into_row).collect()))
     }
 
     fn forget_study(&self, py: Python<'_>, study_id: i64) -> PyResult<()> {
@@ -563,7 +564,6 @@ impl NativeStore {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeStore>()?;
-    m.add_class::<TrialRecord>()?;
     define_classes(m)?;
     m.add("SQLITE_VERSION", rusqlite::version())?;
     Ok(())

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use pyo3::pyclass;
 use rusqlite::params;
 
 use crate::db::Db;
@@ -14,9 +13,8 @@ use crate::error::{Result, StoreError};
 use crate::store::Store;
 use crate::trials::is_finished;
 
-/// One trial as read from the database (`osk_sqlite._native.TrialRecord`); datetimes are
-/// naive UTC text as RDBStorage stores them, values decoded (infinities and NaN included).
-#[pyclass(module = "osk_sqlite._native", frozen, get_all)]
+/// One trial as read from the database; datetimes are naive UTC text as RDBStorage stores
+/// them, values decoded (infinities and NaN included). Python receives it as a [`TrialRow`].
 #[derive(Debug)]
 pub struct TrialRecord {
     pub trial_id: i64,
@@ -37,7 +35,40 @@ pub struct TrialRecord {
     pub system_attrs: Vec<(String, String)>,
 }
 
+/// A [`TrialRecord`]'s fields, in order, as one tuple: what `NativeStore.sync` hands Python
+/// (`osk_sqlite._native._TrialRow`). Moved, not copied, into Python objects: a class with
+/// getters cost a clone and a new list at every field read (5 us a trial, most of opening a
+/// large study).
+pub type TrialRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Vec<f64>,
+    Vec<(String, f64, String)>,
+    Vec<(i64, f64)>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+);
+
 impl TrialRecord {
+    /// The record as the tuple Python receives.
+    pub fn into_row(self) -> TrialRow {
+        (
+            self.trial_id,
+            self.number,
+            self.state,
+            self.datetime_start,
+            self.datetime_complete,
+            self.values,
+            self.params,
+            self.intermediate_values,
+            self.user_attrs,
+            self.system_attrs,
+        )
+    }
+
     fn new(
         trial_id: i64,
         number: i64,

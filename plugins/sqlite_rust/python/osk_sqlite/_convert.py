@@ -12,9 +12,9 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_storage_kit.toolkit.distributions import json_to_distribution
 
 if TYPE_CHECKING:
-    from osk_sqlite._native import TrialRecord
+    from osk_sqlite._native import _TrialRow
 
-__all__ = ["from_db_time", "now", "to_db_time", "trial_from_record"]
+__all__ = ["from_db_time", "now", "to_db_time", "trial_from_row"]
 
 _UTC = datetime.timezone.utc
 
@@ -75,21 +75,21 @@ def _attrs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return {key: json.loads(text) for key, text in pairs}
 
 
-def trial_from_record(record: TrialRecord) -> FrozenTrial:
-    """Build a FrozenTrial from the core's ``TrialRecord``."""
-    params = record.params
+def trial_from_row(row: _TrialRow) -> FrozenTrial:
+    """Build a FrozenTrial from a trial as the core reads it (``NativeStore.sync``)."""
+    trial_id, number, state, start, complete, values, params, steps, user, system = row
     distributions = {name: json_to_distribution(text) for name, _, text in params}
     return FrozenTrial(
-        number=record.number,
-        state=TrialState[record.state],
+        number=number,
+        state=TrialState[state],
         value=None,
-        values=record.values or None,
-        datetime_start=from_db_time(record.datetime_start),
-        datetime_complete=from_db_time(record.datetime_complete),
+        values=values or None,
+        datetime_start=from_db_time(start),
+        datetime_complete=from_db_time(complete),
         params={name: distributions[name].to_external_repr(v) for name, v, _ in params},
         distributions=distributions,
-        user_attrs=_attrs(record.user_attrs),
-        system_attrs=_attrs(record.system_attrs),
-        intermediate_values=dict(record.intermediate_values),
-        trial_id=record.trial_id,
+        user_attrs=_attrs(user) if user else {},
+        system_attrs=_attrs(system) if system else {},
+        intermediate_values=dict(steps),
+        trial_id=trial_id,
     )

@@ -16,7 +16,6 @@ __all__ = [
     "SchemaMismatchError",
     "SqliteStorageError",
     "StoreClosedError",
-    "TrialRecord",
 ]
 
 SQLITE_VERSION: str
@@ -29,30 +28,19 @@ class DiskFullError(SqliteStorageError, OSError): ...
 _Versions = tuple[int, str, str | None]
 _Attrs = list[tuple[str, str]]
 
-@final
-class TrialRecord:
-    """One trial as read from the database (naive UTC datetimes, decoded values)."""
-
-    @property
-    def trial_id(self) -> int: ...
-    @property
-    def number(self) -> int: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def datetime_start(self) -> str | None: ...
-    @property
-    def datetime_complete(self) -> str | None: ...
-    @property
-    def values(self) -> list[float]: ...
-    @property
-    def params(self) -> list[tuple[str, float, str]]: ...
-    @property
-    def intermediate_values(self) -> list[tuple[int, float]]: ...
-    @property
-    def user_attrs(self) -> _Attrs: ...
-    @property
-    def system_attrs(self) -> _Attrs: ...
+_TrialRow = tuple[
+    int,  # trial_id
+    int,  # number (-1 if the row has none)
+    str,  # state: RUNNING, WAITING, COMPLETE, PRUNED or FAIL
+    str | None,  # datetime_start: naive UTC text as RDBStorage stores it
+    str | None,  # datetime_complete
+    list[float],  # values, one per objective (empty if none)
+    list[tuple[str, float, str]],  # params: (name, internal value, distribution JSON), in order
+    list[tuple[int, float]],  # intermediate values: (step, value) by step
+    _Attrs,  # user attributes: (key, JSON) in the order they were set
+    _Attrs,  # system attributes
+]
+"""One trial as read from the database, values decoded (infinities and NaN included)."""
 
 @final
 class NativeStore:
@@ -109,5 +97,5 @@ class NativeStore:
     def record_heartbeat(self, trial_id: int) -> None: ...
     def stale_trials(self, study_id: int, grace: float) -> list[int]: ...
     def trial_study(self, trial_id: int) -> int: ...
-    def sync(self, study_id: int) -> tuple[bool, list[TrialRecord]]: ...
+    def sync(self, study_id: int) -> tuple[bool, list[_TrialRow]]: ...
     def forget_study(self, study_id: int) -> None: ...

@@ -26,9 +26,9 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_storage_kit import HeartbeatSettings
 from optuna_storage_kit.toolkit import lifecycle
 from optuna_storage_kit.toolkit.distributions import distribution_to_json
-from optuna_storage_kit.toolkit.trials import copy_trials, new_trial, replaced
+from optuna_storage_kit.toolkit.trials import copy_trials, gc_paused, new_trial, replaced
 from osk_sqlite import _schema
-from osk_sqlite._convert import now, to_db_time, trial_from_record
+from osk_sqlite._convert import now, to_db_time, trial_from_row
 from osk_sqlite._errors import SchemaMismatchError, StoreClosedError
 from osk_sqlite._native import NativeStore
 from osk_sqlite._view import StudyView
@@ -338,22 +338,23 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
     # -- the in-process view -----------------------------------------------------------------
     def _study(self, study_id: int) -> StudyView:
         """The view of a study, brought up to date with other connections' writes."""
-        try:
-            reset, records = self._n().sync(study_id)
-        except KeyError:
-            self._drop_study(study_id)
-            raise
-        if reset:
-            self._drop_study(study_id)
-        view = self._studies.get(study_id)
-        if view is None:
-            view = self._studies[study_id] = StudyView()
-        for record in records:
-            trial = trial_from_record(record)
-            for name, dist in trial.distributions.items():
-                view.param_dists.setdefault(name, dist)
-            view.place(trial)
-            self._trials[trial._trial_id] = (study_id, trial.number)
+        with gc_paused():  # a large study's first sync builds millions of objects
+            try:
+                reset, records = self._n().sync(study_id)
+            except KeyError:
+                self._drop_study(study_id)
+                raise
+            if reset:
+                self._drop_study(study_id)
+            view = self._studies.get(study_id)
+            if view is None:
+                view = self._studies[study_id] = StudyView()
+            for row in records:
+                trial = trial_from_row(row)
+                for name, dist in trial.distributions.items():
+                    view.param_dists.setdefault(name, dist)
+                view.place(trial)
+                self._trials[trial._trial_id] = (study_id, trial.number)
         return view
 
     def _locate(self, trial_id: int) -> tuple[int, StudyView, FrozenTrial]:
