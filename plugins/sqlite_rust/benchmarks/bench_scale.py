@@ -9,7 +9,8 @@ a fresh database of the test server), in separate fresh processes:
    float params, one value) are inserted in bulk into Optuna's tables (not timed: both backends
    store Optuna's RDB schema, so the data is what ``RDBStorage`` would have written);
 2. **reference**: the same rows, already fetched into Python lists, turned into ``FrozenTrial``
-   objects once: the least any storage must pay to hand them to Optuna;
+   objects once: the least any storage must pay to hand them to Optuna; then again with the
+   cyclic garbage collector paused, as the backends build them (the stricter reference);
 3. **measure**: (after the imports) ``open_storage``, ``load_study``,
    ``study.get_trials(deepcopy=False)`` and ``study.best_trial``, timed, with the process's
    peak resident memory.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import importlib
 import json
 import resource
@@ -109,6 +111,7 @@ def reference(url: str) -> dict[str, float]:
     from optuna.trial import FrozenTrial, TrialState
 
     from optuna_storage_kit.toolkit.distributions import json_to_distribution
+    from optuna_storage_kit.toolkit.trials import gc_paused
 
     engine = sa.create_engine(_rdb_url(url))
     with engine.connect() as conn:
@@ -128,30 +131,39 @@ def reference(url: str) -> dict[str, float]:
     by_trial: dict[int, list[Any]] = {}
     for trial_id, name, value, text in param_rows:
         by_trial.setdefault(trial_id, []).append((name, value, text))
-    begin = time.perf_counter()
-    built = []
-    for trial_id, number, started, completed, value in rows:
-        distributions = {name: json_to_distribution(text) for name, _, text in by_trial[trial_id]}
-        built.append(
-            FrozenTrial(
-                number=number,
-                state=TrialState.COMPLETE,
-                value=None,
-                values=[value],
-                datetime_start=started,
-                datetime_complete=completed,
-                params={
-                    name: distributions[name].to_external_repr(v)
-                    for name, v, _ in by_trial[trial_id]
-                },
-                distributions=distributions,
-                user_attrs={},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=trial_id,
+
+    def build() -> list[FrozenTrial]:
+        built = []
+        for trial_id, number, started, completed, value in rows:
+            params = by_trial[trial_id]
+            distributions = {name: json_to_distribution(text) for name, _, text in params}
+            built.append(
+                FrozenTrial(
+                    number=number,
+                    state=TrialState.COMPLETE,
+                    value=None,
+                    values=[value],
+                    datetime_start=started,
+                    datetime_complete=completed,
+                    params={k: distributions[k].to_external_repr(v) for k, v, _ in params},
+                    distributions=distributions,
+                    user_attrs={},
+                    system_attrs={},
+                    intermediate_values={},
+                    trial_id=trial_id,
+                )
             )
-        )
-    return {"reference_s": time.perf_counter() - begin, "trials": len(built)}
+        return built
+
+    begin = time.perf_counter()
+    n = len(build())
+    plain = time.perf_counter() - begin
+    gc.collect()
+    begin = time.perf_counter()
+    with gc_paused():  # the backends build their records so: the strictest reference
+        build()
+    paused = time.perf_counter() - begin
+    return {"reference_s": plain, "reference_gc_paused_s": paused, "trials": n}
 
 
 def measure(url: str) -> dict[str, float]:
@@ -199,11 +211,16 @@ def _run(label: str, url: str, n: int) -> dict[str, Any]:
     ref = _child("reference", url)
     got = _child("measure", url)
     assert ref["trials"] == got["trials"] == n, (ref, got)
-    got |= ref | {"ratio": got["total_s"] / ref["reference_s"]}
+    got |= ref | {
+        "ratio": got["total_s"] / ref["reference_s"],
+        "ratio_gc_paused": got["total_s"] / ref["reference_gc_paused_s"],
+    }
     print(
         f"{label}: open {got['open_s']:.2f} s, get_all_trials {got['get_all_trials_s']:.2f} s, "
         f"best_trial {got['best_trial_s']:.3f} s; total {got['total_s']:.2f} s = "
-        f"{got['ratio']:.2f}x building the FrozenTrials once ({got['reference_s']:.2f} s); "
+        f"{got['ratio']:.2f}x building the FrozenTrials once ({got['reference_s']:.2f} s; "
+        f"{got['ratio_gc_paused']:.2f}x building them with the collector paused, "
+        f"{got['reference_gc_paused_s']:.2f} s); "
         f"peak memory {got['peak_rss_mib']:.0f} MiB ({got['rss_before_mib']:.0f} MiB before "
         f"opening)",
         flush=True,

@@ -550,7 +550,10 @@ impl NativeStore {
 
     fn sync(&self, py: Python<'_>, study_id: i64) -> PyResult<(bool, Vec<TrialRow>)> {
         let (reset, records) = self.with(py, move |s| s.sync(study_id))?;
-        Ok((reset, records.into_iter().map(TrialRecord::into_row).collect()))
+        Ok((
+            reset,
+            records.into_iter().map(TrialRecord::into_row).collect(),
+        ))
     }
 
     fn forget_study(&self, py: Python<'_>, study_id: i64) -> PyResult<()> {

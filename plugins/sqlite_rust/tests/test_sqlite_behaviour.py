@@ -335,3 +335,50 @@ def test_best_trial_of_one_objective_ranks_extra_values_by_the_first(
         trial_id = storage.create_new_trial(study_id)
         storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
     assert storage.get_best_trial(study_id).number == best
+
+
+def test_a_fresh_reader_sees_each_trials_writes_in_the_order_they_were_made(url: str) -> None:
+    """Params and attributes in the order they were set, values by objective, reports by step,
+    whatever order the rows lie in the file (two trials' writes interleaved)."""
+    from optuna.distributions import FloatDistribution
+
+    writer = osk.open_storage(url)
+    study = optuna.create_study(storage=writer, directions=["minimize", "maximize"])
+    first, second = study.ask(), study.ask()
+    for name in ("zeta", "alpha", "mid"):
+        for trial in (first, second):
+            trial.suggest_float(name, 0, 1)
+            trial.set_user_attr(f"u_{name}", name)
+            trial.storage.set_trial_system_attr(trial._trial_id, f"s_{name}", [name])
+    for step in (7, 2, 5):
+        writer.set_trial_intermediate_value(second._trial_id, step, float(step))
+    study.tell(first, [1.0, 2.0])
+    study.tell(second, [3.0, 4.0])
+    expected = [
+        (list(t.params), list(t.user_attrs), list(t.system_attrs), t.values)
+        for t in study.get_trials()
+    ]
+    writer.inner.close()
+
+    reader = optuna.load_study(study_name=study.study_name, storage=osk.open_storage(url))
+    got = reader.get_trials()
+    assert (
+        [(list(t.params), list(t.user_attrs), list(t.system_attrs), t.values) for t in got]
+        == [
+            (
+                ["zeta", "alpha", "mid"],
+                ["u_zeta", "u_alpha", "u_mid"],
+                ["s_zeta", "s_alpha", "s_mid"],
+                [1.0, 2.0],
+            ),
+            (
+                ["zeta", "alpha", "mid"],
+                ["u_zeta", "u_alpha", "u_mid"],
+                ["s_zeta", "s_alpha", "s_mid"],
+                [3.0, 4.0],
+            ),
+        ]
+        == expected
+    )
+    assert list(got[1].intermediate_values.items()) == [(2, 2.0), (5, 5.0), (7, 7.0)]
+    assert got[1].distributions["zeta"] == FloatDistribution(0, 1)

@@ -349,8 +349,9 @@ class SqliteStorage(BaseStorage, HeartbeatSettings):
             view = self._studies.get(study_id)
             if view is None:
                 view = self._studies[study_id] = StudyView()
-            for row in records:
-                trial = trial_from_row(row)
+            records.reverse()
+            while records:  # each row is freed once built: a large study's peak memory
+                trial = trial_from_row(records.pop())
                 for name, dist in trial.distributions.items():
                     view.param_dists.setdefault(name, dist)
                 view.place(trial)
