@@ -115,13 +115,12 @@ class ReadsMixin:
             sc.max_seen = max([sc.max_seen, *known])
             returned = set()
             with gc_paused():  # a large study's first read builds millions of objects
-                for row in rows:
-                    trial_id = row["trial_id"]
+                for trial in _rows.trials_from_rows(rows):
+                    trial_id = trial._trial_id
                     returned.add(trial_id)
                     sc.max_seen = max(sc.max_seen, trial_id)
                     if trial_id in self.cache.owned:
                         continue
-                    trial = _rows.frozen_trial(row)
                     if trial.state.is_finished():
                         self.cache.remember_finished(study_id, trial)
                     else:
