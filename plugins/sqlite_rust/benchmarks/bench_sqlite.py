@@ -119,8 +119,8 @@ def _quiet() -> None:
 @pytest.mark.parametrize(
     ("name", "sampler", "n", "goal"),
     [
-        ("random_5000", lambda: workloads.sampler("random"), 5000, 1.5),
-        ("tpe_1000", lambda: workloads.sampler("tpe"), 1000, 1.2),
+        ("random_5000", lambda: workloads.sampler("random"), 5000, 1.3),
+        ("tpe_1000", lambda: workloads.sampler("tpe"), 1000, 1.1),
     ],
 )
 def test_ratio_to_memory(tmp_path: Path, name: str, sampler: Any, n: int, goal: float) -> None:
@@ -188,7 +188,7 @@ def test_processes_8(tmp_path: Path, kind: str) -> None:
     if kind == "rdb" and "processes_8_sqlite" in RESULTS:
         ratio = RESULTS["processes_8_sqlite"]["trials_per_s"] / rate
         _report("processes_8", {"throughput_vs_rdb": ratio})
-        _goal(ratio >= 5, f"8 processes: {ratio:.1f}x RDBStorage's throughput < 5x")
+        _goal(ratio >= 20, f"8 processes: {ratio:.1f}x RDBStorage's throughput < 20x (issue 17)")
 
 
 def test_get_all_trials_100k(tmp_path: Path) -> None:
