@@ -72,11 +72,11 @@ class Runner:
         self.trials = 0
 
     def _counts(self) -> dict[str, int]:
-        """The kit's deterministic counters plus the facade's hand-offs to its loop thread."""
+        """The kit's deterministic counters plus the calls run on the facade's event loop."""
         if self.kind != "kit":
             return {}
         inner = self.storage.inner
-        return {**inner.osk_counters(), "handoffs": inner._engine.runner.handoffs}
+        return {**inner.osk_counters(), "calls": inner._engine.runner.calls}
 
     def run(self, n_trials: int) -> None:
         start, cpu = time.perf_counter(), time.process_time()
@@ -202,8 +202,8 @@ def breakdown(rows: dict[str, dict[str, float]]) -> str:
         f"per trial (default): {kit['ms_per_trial']:.2f} ms = client CPU "
         f"{kit['cpu_ms_per_trial']:.2f} ms (Optuna alone, the memory backend: {memory:.2f} ms) "
         f"+ waiting {kit['wait_ms_per_trial']:.2f} ms; {kit['round_trips_per_trial']:.2f} round "
-        f"trips, {kit['commits_per_trial']:.2f} commits, {kit['handoffs_per_trial']:.2f} "
-        f"hand-offs to the loop thread. A commit's WAL flush adds ~{fsync:.2f} ms (default "
+        f"trips, {kit['commits_per_trial']:.2f} commits, {kit['calls_per_trial']:.2f} "
+        f"calls run on the event loop. A commit's WAL flush adds ~{fsync:.2f} ms (default "
         f"against synchronous=off); without it a round trip waits ~{trips:.2f} ms."
     )
 
@@ -261,7 +261,7 @@ if __name__ == "__main__":
                     "wait_ms_per_trial",
                     "round_trips_per_trial",
                     "commits_per_trial",
-                    "handoffs_per_trial",
+                    "calls_per_trial",
                     "get_all_trials_ms",
                     "get_all_trials_again_ms",
                 ],

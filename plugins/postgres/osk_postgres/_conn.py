@@ -123,6 +123,8 @@ class Pool:
                 await init(conn)
             finally:
                 await conn.close()
+                for _ in range(3):  # its socket closes in the next loop iterations: let them
+                    await asyncio.sleep(0)
 
         async def connect() -> Any:
             conn = await asyncpg.connect(**kwargs)

@@ -31,7 +31,7 @@ def _describe(storage: Any) -> dict[str, str]:
 
     return {
         "format": f"Optuna RDB schema {schema_version()} (alembic {alembic_head()}) on Postgres",
-        "driver": "asyncpg on a private event loop thread; pool_size="
+        "driver": "asyncpg on a private event loop run by the caller; pool_size="
         f"{storage.settings.opt('pool_size')}",
         "round trips so far": str(storage.osk_counters()["round_trips"]),
     }

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import select
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["Connections", "settle_cancellation"]
+__all__ = ["Connections", "read_pending", "settle_cancellation"]
 
 
 class Connections:
@@ -42,6 +43,7 @@ class Connections:
                 raise RuntimeError("osk-postgres: the storage's connections are closed")
             if self._idle:
                 conn = self._idle.pop()
+                await read_pending(conn)
                 if not conn.is_closed():
                     return conn
                 self._open -= 1  # closed while idle (the server went away): open another
@@ -94,6 +96,30 @@ class Connections:
         while self._waiters:
             with contextlib.suppress(asyncio.InvalidStateError):
                 self._waiters.popleft().set_result(None)  # they find the pool closed
+
+
+async def read_pending(conn: Any, rounds: int = 20) -> None:
+    """Let the loop read what the server sent ``conn`` while no call ran the loop.
+
+    The loop runs only during calls (``_runner``), so a connection the server closed while it
+    was idle (``pg_terminate_backend``, a restart) still looks open until the loop reads the
+    server's farewell: read it now (a ``select`` that does not wait, then a loop iteration per
+    message), and the pool replaces the connection instead of failing its next statement and
+    retrying. asyncpg keeps the socket private; if it cannot be found, nothing is read here.
+    """
+    transport = getattr(conn, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return
+    for _ in range(rounds):
+        if conn.is_closed():
+            return
+        try:  # a socket already closed (fileno -1) still waits for its protocol to hear it
+            if sock.fileno() >= 0 and not select.select([sock], [], [], 0)[0]:
+                return
+        except (OSError, ValueError):
+            pass
+        await asyncio.sleep(0)
 
 
 async def settle_cancellation(conn: Any, timeout: float = 5.0) -> None:

@@ -25,7 +25,7 @@ from osk_postgres._config import Settings
 from osk_postgres._core import AsyncCore
 from osk_postgres._flusher import TimedFlush
 from osk_postgres._methods import AsyncMethods
-from osk_postgres._runner import LoopThread
+from osk_postgres._runner import CallerLoop
 
 __all__ = ["PostgresStorage"]
 
@@ -37,7 +37,7 @@ _logger = logging.getLogger("osk_postgres")
 class _Engine:
     """What one storage object runs in one process: loop, core, timed flush."""
 
-    runner: LoopThread
+    runner: CallerLoop
     core: AsyncCore
     flusher: TimedFlush
     pid: int
@@ -107,8 +107,9 @@ class PostgresStorage(BaseStorage, HeartbeatSettings):
     """Optuna storage on Postgres in Optuna's RDB schema, driven by asyncpg.
 
     Open it with ``optuna_storage_kit.open_storage("optuna+postgresql://user:pw@host/db")``.
-    One object holds a small connection pool (``pool_size``) and a private event loop on a
-    thread of its own (see :class:`~osk_postgres._runner.LoopThread`); it is thread-safe, a
+    One object holds a small connection pool (``pool_size``) and a private event loop that
+    the calling threads run themselves (see :class:`~osk_postgres._runner.CallerLoop`); it is
+    thread-safe, a
     call waiting on the server is interrupted by Ctrl-C (``KeyboardInterrupt``), and
     any number of processes and hosts may open the same database, together with Optuna's own
     RDBStorage. Finished trials are cached (they never change); trials this object runs are
@@ -148,7 +149,7 @@ class PostgresStorage(BaseStorage, HeartbeatSettings):
 
     def _start(self) -> _Engine:
         settings = self._settings
-        runner = LoopThread(f"osk-postgres {settings.url.database}")
+        runner = CallerLoop()
         core = AsyncCore(settings)
         flusher = TimedFlush(
             settings.flush_interval,
