@@ -64,6 +64,46 @@ fn writers() -> std::sync::MutexGuard<'static, Vec<((u32, PathBuf), usize)>> {
     OPEN_WRITERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How long one attempt waits for a lock in all, at most, before `Db::retry` takes over.
+const BUSY_WAIT: Duration = Duration::from_secs(2);
+
+thread_local! {
+    /// This thread's current attempt's wait budget, in microseconds (`Db::retry` sets it:
+    /// the connection's `timeout`, at most `BUSY_WAIT`). The busy handler is a plain function
+    /// that SQLite calls on the thread running the statement.
+    static BUSY_BUDGET_US: Cell<u64> = const { Cell::new(2_000_000) };
+}
+
+/// SQLite's busy handler: wait a little and try again (true), or give up (false).
+///
+/// SQLite's own (`busy_timeout`) sleeps 1, 2, 5, 10, 15, 20, 25 ... 100 ms between tries, but
+/// a write transaction here holds the lock for some 30 us: with several processes writing, a
+/// waiter slept through dozens of other transactions. These waits start at 25 us and double
+/// up to 2 ms, with jitter so that waiters do not wake in step; an attempt gives up after
+/// about the budget `Db::retry` set (at most `BUSY_WAIT`) in all.
+fn short_waits(count: i32) -> bool {
+    const FIRST_US: u64 = 25;
+    const LONGEST_US: u64 = 2_000;
+    let count = count.max(0) as u64;
+    let step = (FIRST_US << count.min(10)).min(LONGEST_US);
+    // Doubling from 25 us reaches 2 ms at the 7th try (~4 ms in all); then 2 ms a try.
+    let waited_us = if count < 7 {
+        step * 2
+    } else {
+        4_000 + (count - 7) * LONGEST_US
+    };
+    if waited_us >= BUSY_BUDGET_US.with(Cell::get) {
+        return false;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let jitter = nanos % (step / 2 + 1);
+    std::thread::sleep(Duration::from_micros(step / 2 + jitter));
+    true
+}
+
 impl Db {
     /// Open the file at `path`: for writing (created if needed, switched to WAL mode), or
     /// read-only, changing no byte of it or its directory (see `files.rs`).
@@ -80,9 +120,10 @@ impl Db {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             Connection::open_with_flags(path, flags).ctx("opening the database file")?
         };
-        // Per-attempt wait inside SQLite; `retry` loops over attempts until `timeout`.
-        conn.busy_timeout(timeout.min(Duration::from_secs(2)))
-            .ctx("setting the busy timeout")?;
+        // Per-attempt wait inside SQLite (`short_waits`); `retry` loops over attempts until
+        // `timeout`.
+        conn.busy_handler(Some(short_waits))
+            .ctx("setting the busy handler")?;
         conn.set_prepared_statement_cache_capacity(64);
         // The bundled SQLite enforces foreign keys (`SQLITE_DEFAULT_FOREIGN_KEYS=1`); Optuna's
         // RDBStorage runs SQLite without (SQLite's default), and every write here checks the
@@ -313,6 +354,8 @@ impl Db {
     /// Run `f` until it stops failing with a busy/locked error, or the timeout passes.
     pub fn retry<T>(&self, what: &str, mut f: impl FnMut(&Db) -> Result<T>) -> Result<T> {
         let deadline = Instant::now() + self.timeout;
+        let budget = self.timeout.min(BUSY_WAIT).as_micros() as u64;
+        BUSY_BUDGET_US.with(|b| b.set(budget));
         let mut pause = Duration::from_millis(1);
         loop {
             match f(self) {
