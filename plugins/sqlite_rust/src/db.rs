@@ -2,8 +2,9 @@
 //!
 //! Every write transaction starts with `BEGIN IMMEDIATE`, so it takes the write lock before it
 //! reads anything and can never fail on a lock upgrade (the classic SQLite deadlock). Lock waits
-//! are handled by SQLite's busy timeout and, past it, by retrying the whole transaction until
-//! the overall timeout: "database is locked" reaches the caller only after that.
+//! are handled by a busy handler of short waits (`short_waits`) and, past it, by retrying the
+//! whole transaction until the overall timeout: "database is locked" reaches the caller only
+//! after that.
 
 use std::cell::Cell;
 use std::path::PathBuf;
