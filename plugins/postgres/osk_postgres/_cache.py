@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_storage_kit.toolkit.distributions import distribution_to_json
 from optuna_storage_kit.toolkit.rdb_schema import encode_intermediate, encode_value
-from optuna_storage_kit.toolkit.trials import copy_trial
+from optuna_storage_kit.toolkit.trials import FINISHED, copy_trial
 
 __all__ = ["Batch", "Cache", "Owned", "StudyCache"]
 
@@ -134,12 +134,20 @@ class Cache:
 
     def remember_finished(self, study_id: int, trial: FrozenTrial) -> None:
         with self.lock:
-            sc = self.study(study_id)
-            sc.finished[trial._trial_id] = trial
-            sc.others.pop(trial._trial_id, None)
-            self.finished[trial._trial_id] = trial
-            for name, dist in trial.distributions.items():
-                sc.dists.setdefault(name, dist)
+            self.file(self.study(study_id), trial)
+
+    def file(self, sc: StudyCache, trial: FrozenTrial) -> None:
+        """Keep a trial read from the server in its study's cache: finished trials for good,
+        others' unfinished ones until the next read. The caller holds :attr:`lock` (a large
+        study's first read files a million trials: no lock or study look-up per trial)."""
+        trial_id = trial._trial_id
+        if trial.state in FINISHED:
+            sc.finished[trial_id] = self.finished[trial_id] = trial
+            sc.others.pop(trial_id, None)
+        else:
+            sc.others[trial_id] = trial
+        for name, dist in trial.distributions.items():
+            sc.dists.setdefault(name, dist)
 
     def lookup(self, trial_id: int) -> FrozenTrial | None:
         """A copy of the trial if it is owned or finished and cached, else None."""

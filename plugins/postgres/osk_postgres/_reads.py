@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_storage_kit.toolkit.trials import FINISHED, copy_trials, gc_paused, snapshot
+from optuna_storage_kit.toolkit.trials import copy_trials, gc_paused, snapshot
 from osk_postgres import _rows, _sql
 
 if TYPE_CHECKING:
@@ -121,20 +121,11 @@ class ReadsMixin:
             # up to the largest known or returned id has now been seen.
             sc.max_seen = max([sc.max_seen, *known])
             returned = set()
-            owned, finished = self.cache.owned, self.cache.finished
             with gc_paused():  # a large study's first read builds millions of objects
                 for trial in _rows.trials_from_rows(rows):
-                    trial_id = trial._trial_id
-                    returned.add(trial_id)
-                    if trial_id in owned:
-                        continue
-                    if trial.state in FINISHED:  # as Cache.remember_finished, inline: 1M calls
-                        sc.finished[trial_id] = finished[trial_id] = trial
-                        sc.others.pop(trial_id, None)
-                    else:
-                        sc.others[trial_id] = trial
-                    for name, dist in trial.distributions.items():
-                        sc.dists.setdefault(name, dist)
+                    returned.add(trial._trial_id)
+                    if trial._trial_id not in self.cache.owned:
+                        self.cache.file(sc, trial)
             sc.max_seen = max(sc.max_seen, max(returned, default=0))
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
