@@ -24,7 +24,7 @@ import asyncpg.exceptions as pgerr
 
 from osk_postgres._config import Settings
 from osk_postgres._errors import connect_failure, lost_connection
-from osk_postgres._pool import Connections, settle_cancellation
+from osk_postgres._pool import Connections, close_connection, settle_cancellation
 
 __all__ = ["Pool", "Session"]
 
@@ -122,9 +122,7 @@ class Pool:
             try:
                 await init(conn)
             finally:
-                await conn.close()
-                for _ in range(3):  # its socket closes in the next loop iterations: let them
-                    await asyncio.sleep(0)
+                await close_connection(conn)
 
         async def connect() -> Any:
             conn = await asyncpg.connect(**kwargs)

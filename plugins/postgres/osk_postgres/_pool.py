@@ -15,7 +15,7 @@ import select
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["Connections", "read_pending", "settle_cancellation"]
+__all__ = ["Connections", "close_connection", "read_pending", "settle_cancellation"]
 
 
 class Connections:
@@ -98,6 +98,24 @@ class Connections:
                 self._waiters.popleft().set_result(None)  # they find the pool closed
 
 
+def _socket(conn: Any) -> Any:
+    """The socket under ``conn``, or None. asyncpg keeps its transport private."""
+    transport = getattr(conn, "_transport", None)
+    return transport.get_extra_info("socket") if transport is not None else None
+
+
+async def close_connection(conn: Any, rounds: int = 20) -> None:
+    """Close ``conn`` gracefully and let the loop close its socket, which happens some loop
+    iterations later: the loop runs only during calls (``_runner``), and a socket left for the
+    next call would be one connection more than the pool's size on the server meanwhile."""
+    sock = _socket(conn)
+    await conn.close()
+    for _ in range(rounds):
+        if sock is None or sock.fileno() < 0:
+            return
+        await asyncio.sleep(0)
+
+
 async def read_pending(conn: Any, rounds: int = 20) -> None:
     """Let the loop read what the server sent ``conn`` while no call ran the loop.
 
@@ -107,8 +125,7 @@ async def read_pending(conn: Any, rounds: int = 20) -> None:
     message), and the pool replaces the connection instead of failing its next statement and
     retrying. asyncpg keeps the socket private; if it cannot be found, nothing is read here.
     """
-    transport = getattr(conn, "_transport", None)
-    sock = transport.get_extra_info("socket") if transport is not None else None
+    sock = _socket(conn)
     if sock is None:
         return
     for _ in range(rounds):
