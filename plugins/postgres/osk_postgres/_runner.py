@@ -172,6 +172,7 @@ class CallerLoop:
     def _as_guest(self, coro: Coroutine[Any, Any, T]) -> T:
         """Hand ``coro`` to the driver's loop and wait for it; drive if the driver left."""
         done = threading.Event()
+        ended: asyncio.Future[None] = self.loop.create_future()  # the same end, on the loop
         tasks: list[asyncio.Task[T]] = []
 
         def finished(task: asyncio.Task[T]) -> None:  # on the loop
@@ -180,6 +181,7 @@ class CallerLoop:
             left = self._guest_left
             if left is not None and not left.done():
                 left.set_result(None)
+            ended.set_result(None)
             done.set()
 
         def start() -> None:  # on the loop
@@ -195,7 +197,7 @@ class CallerLoop:
                         continue
                     self._driving = True  # the driver was interrupted: run the loop here
                 try:
-                    self.loop.run_until_complete(_wait_event(done))
+                    self.loop.run_until_complete(ended)
                 finally:
                     self._serve_guests()
         except BaseException:
@@ -207,12 +209,6 @@ class CallerLoop:
 
 def _nothing() -> None:
     pass
-
-
-async def _wait_event(event: threading.Event) -> None:
-    """Wait (on the loop) until ``event`` is set by a callback of this loop."""
-    while not event.is_set():
-        await asyncio.sleep(0.001)
 
 
 def _on_a_helper_thread(
