@@ -19,9 +19,8 @@ if TYPE_CHECKING:
         JournalWriteError,
         TornLineWarning,
     )
+    from osk_journal._plugin import __version__
     from osk_journal._storage import JournalFileStorage
-
-    __version__: str
 
 __all__ = [
     "JournalCorruptError",
@@ -35,23 +34,11 @@ __all__ = [
 ]
 
 _ERRORS = "osk_journal._errors"
-_load, __dir__ = lazy_exports(
+__getattr__, __dir__ = lazy_exports(
     __name__,
     {
         **{name: (_ERRORS, name) for name in __all__ if name.endswith(("Error", "Warning"))},
         "JournalFileStorage": ("osk_journal._storage", "JournalFileStorage"),
+        "__version__": ("osk_journal._plugin", "__version__"),
     },
 )
-
-
-def __getattr__(name: str) -> object:
-    if name != "__version__":
-        return _load(name)
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        value = version("osk-journal")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        value = "0.0.0"
-    globals()[name] = value
-    return value

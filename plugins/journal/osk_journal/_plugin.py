@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 import optuna_storage_kit as osk
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
     from osk_journal._storage import JournalFileStorage
 
 __all__ = ["journal_path", "open_journal", "register_backends", "register_commands"]
+
+try:
+    __version__ = version("osk-journal")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
 
 OPTIONS = (
     osk.Option(
@@ -108,8 +114,6 @@ def _describe(storage: BaseStorage) -> dict[str, str]:
 
 @osk.hookimpl
 def register_backends(register: Callable[[osk.Backend], None]) -> None:
-    from osk_journal import __version__
-
     register(
         osk.Backend(
             name="journal",
