@@ -123,6 +123,15 @@ def _cause(err: BaseException, settings: Settings) -> tuple[str, str] | None:
     return None
 
 
+_SERVER_REFUSALS = (
+    pgerr.InvalidAuthorizationSpecificationError,  # a wrong password or user, pg_hba.conf
+    pgerr.InvalidCatalogNameError,
+    pgerr.TooManyConnectionsError,
+    pgerr.CannotConnectNowError,
+)
+"""Errors only a Postgres server answers a connection attempt with."""
+
+
 def connect_failure(err: BaseException, settings: Settings) -> StorageKitError | None:
     """The error to raise for a failed connection attempt, or None when ``err`` is not one.
 
@@ -130,6 +139,11 @@ def connect_failure(err: BaseException, settings: Settings) -> StorageKitError |
     :class:`PostgresConnectionError`. Raise it ``from None``: the message is complete, and
     the driver's chain would only repeat it as a traceback.
     """
+    first = err.__cause__
+    if isinstance(first, _SERVER_REFUSALS) and isinstance(err, (ConnectionError, OSError)):
+        # sslmode=allow retried with TLS after the server refused the plaintext attempt: that
+        # refusal (a wrong password, say) is the answer, not the TLS retry's failure.
+        err = first
     if isinstance(err, pgerr.InvalidCatalogNameError):
         host, port = settings.host_port()
         database = settings.url.database

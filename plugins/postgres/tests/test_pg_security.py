@@ -128,3 +128,51 @@ def test_certificate_files_need_a_verifying_mode(empty_tables: str) -> None:
         osk.open_storage(kit_url(empty_tables, sslrootcert="/nonexistent/ca.pem"))
     with pytest.raises(osk.InvalidOptionError, match="cannot load the TLS files"):
         osk.open_storage(kit_url(empty_tables, sslmode="verify-ca", sslrootcert="/nonexistent"))
+
+
+def _sslmode(host: str, **options: object) -> str | None:
+    from osk_postgres._config import Settings
+
+    url = osk.StorageURL(f"optuna+postgresql://u@{host}:5432/db")
+    return Settings.of(url, options).sslmode()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.9", "localhost", "[::1]"])
+def test_sslmode_on_loopback_defaults_to_allow(host: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+    assert _sslmode(host) == "allow"
+    assert _sslmode(host, sslmode="prefer") == "prefer"  # explicit wins
+    monkeypatch.setenv("PGSSLMODE", "require")
+    assert _sslmode(host) is None  # the drivers read PGSSLMODE themselves
+
+
+@pytest.mark.parametrize("host", ["db.example.com", "10.0.0.5", "[2001:db8::1]"])
+def test_sslmode_elsewhere_is_left_to_the_drivers(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+    assert _sslmode(host) is None  # asyncpg's and libpq's prefer
+
+
+@_COLLECTS_SOCKETS
+def test_loopback_connections_are_plaintext_by_default(
+    empty_tables: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+    storage = osk.open_storage(kit_url(empty_tables, application_name="osk-loopback"))
+    optuna.create_study(storage=storage).optimize(lambda t: t.suggest_float("x", 0, 1), 2)
+    sessions = _tls_sessions(empty_tables, "osk-loopback")
+    assert sessions and not any(ssl for (ssl,) in sessions)
+    storage.inner.close()
+
+
+@requires_tls
+@_COLLECTS_SOCKETS
+def test_explicit_prefer_on_loopback_negotiates_tls(empty_tables: str) -> None:
+    storage = osk.open_storage(
+        kit_url(empty_tables, sslmode="prefer", application_name="osk-tls-prefer")
+    )
+    storage.create_new_study([StudyDirection.MINIMIZE])
+    sessions = _tls_sessions(empty_tables, "osk-tls-prefer")
+    assert sessions and all(ssl for (ssl,) in sessions)
+    storage.inner.close()
