@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_storage_kit.toolkit.distributions import distribution_to_json
 from optuna_storage_kit.toolkit.rdb_schema import encode_intermediate, encode_value
-from optuna_storage_kit.toolkit.trials import FINISHED, copy_trial
+from optuna_storage_kit.toolkit.trials import FINISHED
 
 __all__ = ["Batch", "Cache", "Owned", "StudyCache"]
 
@@ -88,7 +88,8 @@ class Batch:
 
 @dataclasses.dataclass
 class Owned:
-    """A RUNNING trial this storage object created or claimed."""
+    """A RUNNING trial this storage object created or claimed. ``trial`` is replaced, never
+    changed in place (see :meth:`Cache.lookup`)."""
 
     study_id: int
     trial: FrozenTrial
@@ -150,10 +151,16 @@ class Cache:
             sc.dists.setdefault(name, dist)
 
     def lookup(self, trial_id: int) -> FrozenTrial | None:
-        """A copy of the trial if it is owned or finished and cached, else None."""
+        """The trial if it is owned or finished and cached, else None.
+
+        Shared, not copied: cached trials are never changed in place. A write to an owned
+        trial replaces :attr:`Owned.trial` with a new object whose changed containers are new
+        (copy on write, as Optuna's ``InMemoryStorage`` does), so an object handed out stays
+        as it was, and Optuna's ``Trial``, which updates its own record's dicts after each
+        write, changes only containers the cache no longer holds.
+        """
         with self.lock:
             owned = self.owned.get(trial_id)
             if owned is not None:
-                return copy_trial(owned.trial)
-            found = self.finished.get(trial_id)
-            return None if found is None else copy_trial(found)
+                return owned.trial
+            return self.finished.get(trial_id)

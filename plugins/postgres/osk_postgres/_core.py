@@ -19,7 +19,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit.toolkit.distributions import distribution_to_json, json_to_distribution
-from optuna_storage_kit.toolkit.trials import FINISHED_NAMES, new_trial
+from optuna_storage_kit.toolkit.trials import FINISHED_NAMES, new_trial, replaced
 from osk_postgres import _rows, _sql
 from osk_postgres._cache import Batch, Cache, Owned
 from osk_postgres._checks import check_template as _check_template
@@ -227,8 +227,9 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         self, owned: Owned, name: str, internal: float, dist: BaseDistribution
     ) -> None:
         owned.pending.params[name] = (internal, distribution_to_json(dist))
-        owned.trial._params[name] = dist.to_external_repr(internal)
-        owned.trial._distributions[name] = dist
+        trial = owned.trial = replaced(owned.trial)
+        trial._params = {**trial._params, name: dist.to_external_repr(internal)}
+        trial._distributions = {**trial._distributions, name: dist}
         self._buffered()
 
     def _buffered(self) -> None:
@@ -300,7 +301,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
                 owned.pending.values = list(values)
         await self._flush(trial_id, owned, state, complete=complete)
         with self.cache.lock:
-            trial = owned.trial
+            trial = replaced(owned.trial)
             trial.state = state
             if values is not None:
                 trial.values = list(values)
@@ -326,7 +327,8 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             return
         with self.cache.lock:
             owned.pending.inter[step] = intermediate_value
-            owned.trial.intermediate_values[step] = intermediate_value
+            trial = owned.trial = replaced(owned.trial)
+            trial.intermediate_values = {**trial.intermediate_values, step: intermediate_value}
         await self._flush(trial_id, owned)
 
     async def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
@@ -353,8 +355,11 @@ class AsyncCore(StudiesMixin, ReadsMixin):
 
     def _record_attr(self, owned: Owned, key: str, text: str, *, user: bool) -> None:
         (owned.pending.user if user else owned.pending.system)[key] = text
-        attrs = owned.trial._user_attrs if user else owned.trial._system_attrs
-        attrs[key] = json.loads(text)
+        trial = owned.trial = replaced(owned.trial)
+        if user:
+            trial._user_attrs = {**trial._user_attrs, key: json.loads(text)}
+        else:
+            trial._system_attrs = {**trial._system_attrs, key: json.loads(text)}
         self._buffered()
 
     async def _set_trial_attr(self, trial_id: int, key: str, value: Any, *, user: bool) -> None:

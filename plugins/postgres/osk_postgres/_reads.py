@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_storage_kit.toolkit.trials import copy_trials, gc_paused, snapshot
+from optuna_storage_kit.toolkit.trials import copy_trials, gc_paused
 from osk_postgres import _rows, _sql
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ class ReadsMixin:
     pool: Pool
 
     def cached_trial(self, trial_id: int) -> FrozenTrial | None:
-        """A copy of the trial when this process runs it or has it finished in cache."""
+        """The trial when this process runs it or has it finished in cache (shared: cached
+        trials are never changed in place, see ``Cache.lookup``)."""
         return self.cache.lookup(trial_id)
 
     async def get_trial(self, trial_id: int) -> FrozenTrial:
@@ -129,7 +130,7 @@ class ReadsMixin:
             sc.max_seen = max(sc.max_seen, max(returned, default=0))
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
-            own = [snapshot(o.trial) for o in self.cache.owned.values() if o.study_id == study_id]
+            own = [o.trial for o in self.cache.owned.values() if o.study_id == study_id]
             trials = [*sc.finished.values(), *sc.others.values(), *own]
         if not trials:
             await self._check_study(study_id)

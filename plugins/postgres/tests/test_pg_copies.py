@@ -1,6 +1,7 @@
 """``get_all_trials(deepcopy=True)`` hands out copies made with ``copy.deepcopy`` where values
 are mutable (Optuna's ``test_get_trials`` checks the call), ``deepcopy=False`` makes none, and
-no copy shares anything mutable with the cache, for finished and running trials."""
+no copy shares anything mutable with the cache, for finished and running trials; ``get_trial``
+shares the cached record, which writes replace instead of changing."""
 
 from __future__ import annotations
 
@@ -57,7 +58,37 @@ def test_copies_share_nothing_mutable(storage: osk.KitStorage) -> None:
     assert "nested" not in first.user_attrs and "alias" not in first.system_attrs
     assert second.user_attrs == {"nested": {"list": [1, 2]}}
     assert second.system_attrs == {"alias": [[0]]}
-    # The single-trial read hands out its own copy too.
-    got = storage.get_trial(running._trial_id)
-    got.user_attrs["nested"]["list"].clear()
-    assert storage.get_trial(running._trial_id).user_attrs == {"nested": {"list": [1, 2]}}
+
+
+def test_get_trial_hands_out_a_record_that_later_writes_leave_alone(
+    storage: osk.KitStorage,
+) -> None:
+    """``get_trial`` shares the cached record, as Optuna's own storages do, and the cache
+    copies on write: a record handed out does not change with later writes, and changing its
+    dicts (Optuna's ``Trial`` updates its own record after each write) changes nothing cached.
+    """
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE])
+    trial_id = storage.create_new_trial(study_id)
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+    storage.set_trial_param(trial_id, "x", 0.25, dist)
+    first = storage.get_trial(trial_id)
+    before = copy.deepcopy(first)
+    storage.set_trial_param(trial_id, "y", 0.5, dist)
+    storage.set_trial_intermediate_value(trial_id, 1, 1.5)
+    storage.set_trial_user_attr(trial_id, "u", 1)
+    storage.set_trial_system_attr(trial_id, "s", 2)
+    assert first == before
+    first.params["x"] = 0.75  # what Trial._suggest does to its cached record
+    first.distributions["z"] = dist
+    first.intermediate_values[2] = 9.0
+    first.user_attrs["u"] = "changed"
+    first.system_attrs["t"] = 3
+    now = storage.get_trial(trial_id)
+    assert now.params == {"x": 0.25, "y": 0.5} and set(now.distributions) == {"x", "y"}
+    assert now.intermediate_values == {1: 1.5}
+    assert now.user_attrs == {"u": 1} and now.system_attrs == {"s": 2}
+    assert storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [1.0])
+    assert now.state == optuna.trial.TrialState.RUNNING and now.values is None
+    done = storage.get_trial(trial_id)
+    assert done.state == optuna.trial.TrialState.COMPLETE and done.values == [1.0]
+    assert done.params == {"x": 0.25, "y": 0.5} and done.user_attrs == {"u": 1}
