@@ -91,12 +91,13 @@ def _tls_sessions(database: str, name: str) -> list[tuple]:
 
 @requires_tls
 @_COLLECTS_SOCKETS
-def test_sslmode_require_encrypts(empty_tables: str) -> None:
+@pytest.mark.parametrize("mode", ["require", "prefer"])  # prefer: even on loopback, if asked
+def test_sslmode_that_asks_for_tls_encrypts(empty_tables: str, mode: str) -> None:
     storage = osk.open_storage(
-        kit_url(empty_tables, sslmode="require", application_name="osk-tls-require")
+        kit_url(empty_tables, sslmode=mode, application_name=f"osk-tls-{mode}")
     )
     storage.create_new_study([StudyDirection.MINIMIZE])
-    sessions = _tls_sessions(empty_tables, "osk-tls-require")
+    sessions = _tls_sessions(empty_tables, f"osk-tls-{mode}")
     assert sessions and all(ssl for (ssl,) in sessions)
     storage.inner.close()
     import gc
@@ -163,16 +164,4 @@ def test_loopback_connections_are_plaintext_by_default(
     optuna.create_study(storage=storage).optimize(lambda t: t.suggest_float("x", 0, 1), 2)
     sessions = _tls_sessions(empty_tables, "osk-loopback")
     assert sessions and not any(ssl for (ssl,) in sessions)
-    storage.inner.close()
-
-
-@requires_tls
-@_COLLECTS_SOCKETS
-def test_explicit_prefer_on_loopback_negotiates_tls(empty_tables: str) -> None:
-    storage = osk.open_storage(
-        kit_url(empty_tables, sslmode="prefer", application_name="osk-tls-prefer")
-    )
-    storage.create_new_study([StudyDirection.MINIMIZE])
-    sessions = _tls_sessions(empty_tables, "osk-tls-prefer")
-    assert sessions and all(ssl for (ssl,) in sessions)
     storage.inner.close()
