@@ -13,12 +13,13 @@ __all__ = ["CallerLoop"]
 
 T = TypeVar("T")
 
+_c_signal: Any
 try:  # the C functions behind signal.getsignal/signal.signal, without their enum conversions
-    from _signal import getsignal as _get_handler
-    from _signal import signal as _set_handler
+    import _signal as _c_signal  # type: ignore[import-not-found,no-redef]
 except ImportError:  # pragma: no cover - an interpreter without CPython's _signal
-    from signal import getsignal as _get_handler
-    from signal import signal as _set_handler
+    _c_signal = signal
+_get_handler: Callable[[int], Any] = _c_signal.getsignal
+_set_handler: Callable[[int, Any], Any] = _c_signal.signal
 
 _SIGINT = int(signal.SIGINT)
 """Swapping the SIGINT handler around each call through ``signal``'s Python wrappers cost
