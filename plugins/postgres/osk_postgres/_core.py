@@ -136,25 +136,28 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         """WAITING -> RUNNING, for exactly one caller across all processes."""
         now = datetime.now()
 
-        async def op(s: Session, attempt: int) -> Any:
-            claimed = await s.fetchval(_sql.CLAIM_WAITING, trial_id, now, write=True)
-            if claimed is None and attempt > 0:
-                # The lost attempt may have claimed it: ours if it still shows our start time.
-                row = await s.fetchrow(_sql.TRIAL_BY_ID, trial_id)
-                if row is not None and row["state"] == "RUNNING" and row["datetime_start"] == now:
-                    return row
-            if claimed is None:
-                return None
-            return await s.fetchrow(_sql.TRIAL_BY_ID, trial_id)
+        study_ids: dict[int, int] = {}
 
-        row = await self.pool.run(op)
-        if row is None:
+        async def op(s: Session, attempt: int) -> FrozenTrial | None:
+            claimed = await s.fetchval(_sql.CLAIM_WAITING, trial_id, now, write=True)
+            if claimed is None and attempt == 0:
+                return None
+            # Claimed; or the lost attempt may have claimed it: ours if it shows our start time.
+            rows = await s.fetch(_sql.TRIAL_BY_ID, trial_id)
+            found = _rows.trials_from_rows(rows, study_ids)
+            if claimed is None and not (
+                found and found[0].state == TrialState.RUNNING and found[0].datetime_start == now
+            ):
+                return None
+            return found[0] if found else None
+
+        trial = await self.pool.run(op)
+        if trial is None:
             state = await self._state_of(trial_id)
             if state[0] in FINISHED_NAMES:
                 raise _not_updatable(trial_id, state[0])
             return False
-        trial = _rows.frozen_trial(row)
-        owned = Owned(row["study_id"], trial)
+        owned = Owned(study_ids[trial_id], trial)
         with self.cache.lock:
             self.cache.owned[trial_id] = owned
         if values is not None:

@@ -36,12 +36,14 @@ class ReadsMixin:
         found = self.cache.lookup(trial_id)
         if found is not None:
             return found
-        row = await self.pool.run(lambda s, a: s.fetchrow(_sql.TRIAL_BY_ID, trial_id))
-        if row is None:
+        rows = await self.pool.run(lambda s, a: s.fetch(_sql.TRIAL_BY_ID, trial_id))
+        study_ids: dict[int, int] = {}
+        trials = _rows.trials_from_rows(rows, study_ids)
+        if not trials:
             raise KeyError(f"No trial with trial_id {trial_id} exists.")
-        trial = _rows.frozen_trial(row)
+        trial = trials[0]
         if trial.state.is_finished():
-            self.cache.remember_finished(row["study_id"], trial)
+            self.cache.remember_finished(study_ids[trial_id], trial)
         return trial
 
     async def get_trial_id_from_study_id_trial_number(
@@ -84,15 +86,14 @@ class ReadsMixin:
             ids = [r["trial_id"] for r in await s.fetch(_sql.WAITING_IDS, study_id, floor)]
             if not ids:
                 return []
-            rows = await s.fetch(_sql.TRIALS_BY_IDS, ids)  # some may be claimed meanwhile
-            return sorted(
-                (r for r in rows if r["state"] == "WAITING"), key=lambda r: r["trial_id"]
-            )
+            return list(await s.fetch(_sql.TRIALS_BY_IDS, ids))
 
         rows = await self.pool.run(op)
-        if not rows:
+        # By trial id, as enqueued; some may have been claimed meanwhile.
+        waiting = [t for t in _rows.trials_from_rows(rows) if t.state == TrialState.WAITING]
+        if not waiting:
             await self._check_study(study_id)
-        return [_rows.frozen_trial(r) for r in rows]
+        return waiting
 
     async def _check_study(self, study_id: int) -> None:
         sc = self.cache.studies.get(study_id)

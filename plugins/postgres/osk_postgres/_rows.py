@@ -17,7 +17,6 @@ __all__ = [
     "attrs_from_json",
     "direction_names",
     "directions",
-    "frozen_trial",
     "trials_from_rows",
 ]
 
@@ -28,50 +27,28 @@ def _attrs(text: str | None) -> dict[str, Any]:
     return {key: json.loads(value) for key, value in json.loads(text)}
 
 
-def frozen_trial(row: Any) -> FrozenTrial:
-    """Build a FrozenTrial from one row of ``_sql.TRIAL_BY_ID``-shaped queries."""
-    params: dict[str, Any] = {}
-    dists: dict[str, BaseDistribution] = {}
-    if row["params"]:
-        for name, value, dist_json in json.loads(row["params"]):
-            dist = json_to_distribution(dist_json)
-            dists[name] = dist
-            params[name] = dist.to_external_repr(float(value))
-    values = None
-    if row["vals"]:
-        values = [decode_value(v, k) for _, v, k in json.loads(row["vals"])]
-    inter = {}
-    if row["inter"]:
-        inter = {step: decode_value(v, k) for step, v, k in json.loads(row["inter"])}
-    return FrozenTrial(
-        number=row["number"],
-        state=TrialState[row["state"]],
-        value=None,
-        values=values,
-        datetime_start=row["datetime_start"],
-        datetime_complete=row["datetime_complete"],
-        params=params,
-        distributions=dists,
-        user_attrs=_attrs(row["user_attrs"]),
-        system_attrs=_attrs(row["system_attrs"]),
-        intermediate_values=inter,
-        trial_id=row["trial_id"],
-    )
-
-
 _TRIAL, _PARAM, _VALUE, _STEP, _USER, _SYSTEM = range(6)
 
 
-def trials_from_rows(rows: list[Any]) -> list[FrozenTrial]:
-    """Build the trials of ``_sql._trial_rows``-shaped rows, by trial id; ``rows`` is emptied
-    as it is read (a large study's rows are freed while its trials are built)."""
+def trials_from_rows(
+    rows: list[Any], study_ids: dict[int, int] | None = None
+) -> list[FrozenTrial]:
+    """Build the trials of ``_sql._trial_rows``-shaped rows, sorted by trial id; ``rows`` is
+    emptied as it is read (a large study's rows are freed while its trials are built).
+
+    Args:
+        rows: The statement's rows.
+        study_ids: If given, filled with each trial's study id, by trial id.
+    """
     base: dict[int, tuple[Any, ...]] = {}
     parts: dict[int, list[tuple[Any, ...]]] = {}
     rows.reverse()
     while rows:
-        kind, trial_id, k, name, num, txt, start, complete = rows.pop()
+        kind, trial_id, k, name, num, txt, start, complete, study_id = rows.pop()
         if kind == _TRIAL:
             base[trial_id] = (k, name, start, complete)
+            if study_ids is not None:
+                study_ids[trial_id] = study_id
         else:
             parts.setdefault(trial_id, []).append((kind, k, name, num, txt))
     trials = []

@@ -9,55 +9,37 @@ are therefore committed in increasing order within a study, which makes incremen
 
 from __future__ import annotations
 
-_TRIAL_COLUMNS = """
-    t.trial_id, t.study_id, t.number, t.state::text AS state, t.datetime_start,
-    t.datetime_complete,
-    (SELECT json_agg(json_build_array(p.param_name, p.param_value, p.distribution_json)
-                     ORDER BY p.param_id)::text
-       FROM trial_params p WHERE p.trial_id = t.trial_id) AS params,
-    (SELECT json_agg(json_build_array(v.objective, v.value, v.value_type)
-                     ORDER BY v.objective)::text
-       FROM trial_values v WHERE v.trial_id = t.trial_id) AS vals,
-    (SELECT json_agg(json_build_array(i.step, i.intermediate_value, i.intermediate_value_type)
-                     ORDER BY i.step)::text
-       FROM trial_intermediate_values i WHERE i.trial_id = t.trial_id) AS inter,
-    (SELECT json_agg(json_build_array(a.key, a.value_json)
-                     ORDER BY a.trial_user_attribute_id)::text
-       FROM trial_user_attributes a WHERE a.trial_id = t.trial_id) AS user_attrs,
-    (SELECT json_agg(json_build_array(a.key, a.value_json)
-                     ORDER BY a.trial_system_attribute_id)::text
-       FROM trial_system_attributes a WHERE a.trial_id = t.trial_id) AS system_attrs
-"""
-
-TRIAL_BY_ID = f"SELECT {_TRIAL_COLUMNS} FROM trials t WHERE t.trial_id = $1"
-
-TRIALS_BY_IDS = f"SELECT {_TRIAL_COLUMNS} FROM trials t WHERE t.trial_id = ANY($1::int[])"
-
 
 def _trial_rows(where: str) -> str:
     """The trials that ``where`` (a condition on ``t``) selects, and all their child rows, in
     one statement (one snapshot, one round trip) and one row shape, built by
-    ``_rows.trials_from_rows``: ``(kind, trial_id, k, name, num, txt, t1, t2)`` where kind 0 is
-    the trial (number, state, start, complete), 1 a param (param_id, name, value, distribution),
+    ``_rows.trials_from_rows``: ``(kind, trial_id, k, name, num, txt, t1, t2, sid)`` where kind
+    0 is the trial (number, state, start, complete, study id), 1 a param (param_id, name, value,
+    distribution),
     2 a value (objective, -, value, type), 3 an intermediate value (step, -, value, type), 4 and
     5 a user and a system attribute (attribute id, key, -, JSON). Plain rows, no JSON built by
     the server: a million trials read in a quarter of the time ``json_agg`` per trial took."""
     of = f"JOIN trials t ON t.trial_id = c.trial_id WHERE {where}"
     return f"""
 SELECT 0 AS kind, t.trial_id, t.number AS k, t.state::text AS name, NULL::float8 AS num,
-       NULL::text AS txt, t.datetime_start AS t1, t.datetime_complete AS t2
+       NULL::text AS txt, t.datetime_start AS t1, t.datetime_complete AS t2, t.study_id AS sid
   FROM trials t WHERE {where}
 UNION ALL SELECT 1, c.trial_id, c.param_id, c.param_name, c.param_value, c.distribution_json,
-       NULL, NULL FROM trial_params c {of}
-UNION ALL SELECT 2, c.trial_id, c.objective, NULL, c.value, c.value_type::text, NULL, NULL
+       NULL, NULL, NULL FROM trial_params c {of}
+UNION ALL SELECT 2, c.trial_id, c.objective, NULL, c.value, c.value_type::text, NULL, NULL, NULL
   FROM trial_values c {of}
 UNION ALL SELECT 3, c.trial_id, c.step, NULL, c.intermediate_value,
-       c.intermediate_value_type::text, NULL, NULL FROM trial_intermediate_values c {of}
-UNION ALL SELECT 4, c.trial_id, c.trial_user_attribute_id, c.key, NULL, c.value_json, NULL, NULL
-  FROM trial_user_attributes c {of}
+       c.intermediate_value_type::text, NULL, NULL, NULL FROM trial_intermediate_values c {of}
+UNION ALL SELECT 4, c.trial_id, c.trial_user_attribute_id, c.key, NULL, c.value_json, NULL,
+       NULL, NULL FROM trial_user_attributes c {of}
 UNION ALL SELECT 5, c.trial_id, c.trial_system_attribute_id, c.key, NULL, c.value_json, NULL,
-       NULL FROM trial_system_attributes c {of}
+       NULL, NULL FROM trial_system_attributes c {of}
 """
+
+
+TRIAL_BY_ID = _trial_rows("t.trial_id = $1")
+
+TRIALS_BY_IDS = _trial_rows("t.trial_id = ANY($1::int[])")
 
 
 # Incremental read: trials newer than the last one seen that are not known already ($4: this
