@@ -372,3 +372,25 @@ def test_storage_copies_are_independent(osk_storage: BaseStorage) -> None:
     snapshot = copy.deepcopy(osk_storage.get_trial(trial_id))
     osk_storage.set_trial_user_attr(trial_id, "later", 1)
     assert snapshot.user_attrs == {}
+
+
+def test_an_enqueued_trial_read_before_it_is_popped_is_listed_once(
+    osk_storage: BaseStorage,
+) -> None:
+    """A WAITING trial a process has read, then popped, is one RUNNING trial to that process
+    (osk-postgres once kept the WAITING record it had read beside the popped one)."""
+    study = optuna.create_study(storage=osk_storage, study_name=f"osk-{uuid.uuid4().hex}")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    study.enqueue_trial({"x": 0.5})
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [TrialState.COMPLETE, TrialState.WAITING]
+    popped = study.ask()
+    assert popped.number == 1 and popped.suggest_float("x", 0, 1) == 0.5
+    study.ask()
+    trials = study.get_trials(deepcopy=False)
+    assert [(t.number, t.state) for t in trials] == [
+        (0, TrialState.COMPLETE),
+        (1, TrialState.RUNNING),
+        (2, TrialState.RUNNING),
+    ]
+    assert osk_storage.get_n_trials(study._study_id) == 3

@@ -160,6 +160,8 @@ class AsyncCore(StudiesMixin, ReadsMixin):
         owned = Owned(study_ids[trial_id], trial)
         with self.cache.lock:
             self.cache.owned[trial_id] = owned
+            # Read while it waited, it was another's unfinished trial: it is ours now.
+            self.cache.study(owned.study_id).others.pop(trial_id, None)
         if values is not None:
             owned.pending.values = list(values)
             await self._flush(trial_id, owned)

@@ -128,6 +128,8 @@ class ReadsMixin:
                     returned.add(trial._trial_id)
                     if trial._trial_id not in self.cache.owned:
                         self.cache.file(sc, trial)
+                    else:  # ours (claimed since it was read): the owned record is current
+                        sc.others.pop(trial._trial_id, None)
             sc.max_seen = max(sc.max_seen, max(returned, default=0))
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
