@@ -138,8 +138,9 @@ fn owned_trial_writes_are_batched_into_the_state_change() {
     assert!(s.set_state(tid, "COMPLETE", Some(&[1.5]), None).unwrap());
     let (stmts, commits) = s.counters();
     assert_eq!(commits - before.1, 1, "one commit for the whole trial");
-    // BEGIN, SELECT state, 1 value, 3 params in one INSERT, UPDATE, COMMIT
-    assert_eq!(stmts - before.0, 6);
+    // BEGIN, UPDATE (also the check that it is unfinished), 1 value, 3 params in one INSERT,
+    // COMMIT
+    assert_eq!(stmts - before.0, 5);
     let seen = other.sync(study).unwrap().1;
     assert_eq!(seen.len(), 1, "only the changed trial is read again");
     assert_eq!(seen[0].state, "COMPLETE");
@@ -267,6 +268,16 @@ fn heartbeat_flushes_and_marks_stale() {
         Err(StoreError::Finished(_))
     ));
     assert!(!a.owns(tid));
+    let failed = t.open().sync(study).unwrap().1;
+    assert_eq!(failed[0].state, "FAIL");
+    assert!(
+        failed[0].values.is_empty(),
+        "the refused write left no value"
+    );
+    assert!(matches!(
+        a.set_state(tid + 1000, "COMPLETE", Some(&[1.0]), None),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[test]

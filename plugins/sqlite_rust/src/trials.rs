@@ -278,14 +278,14 @@ impl Store {
         let pending = self.owned.get(&trial_id).unwrap_or(&empty);
         let mut study = 0;
         let result = self.db.write("changing a trial's state", |db| {
-            let (current, study_id) = updatable_state(db, trial_id)?;
-            study = study_id;
-            if let Some(values) = values {
-                write_values(db, trial_id, values)?;
-            }
             if state == "RUNNING" {
+                let (current, study_id) = updatable_state(db, trial_id)?;
+                study = study_id;
                 if current != "WAITING" {
                     return Ok(false);
+                }
+                if let Some(values) = values {
+                    write_values(db, trial_id, values)?;
                 }
                 let n = db.exec(
                     "UPDATE trials SET state = 'RUNNING', datetime_start = ?2 \
@@ -294,20 +294,25 @@ impl Store {
                 )?;
                 return Ok(n == 1);
             }
-            write_pending(db, trial_id, pending)?;
-            if is_finished(state) {
-                db.exec(
-                    "UPDATE trials SET state = ?2, datetime_complete = ?3 WHERE trial_id = ?1",
-                    params![trial_id, state, now],
-                )?;
-                Ok(true)
-            } else {
-                db.exec(
-                    "UPDATE trials SET state = ?2 WHERE trial_id = ?1",
-                    params![trial_id, state],
-                )?;
-                Ok(true)
+            // The update is the check: it changes no row of a trial that is missing or
+            // finished, and then the look-up names which (one statement less per trial).
+            let complete = if is_finished(state) { Some(&now) } else { None };
+            let n = db.exec(
+                "UPDATE trials SET state = ?2, datetime_complete = COALESCE(?3, datetime_complete) \
+                 WHERE trial_id = ?1 AND state IN ('RUNNING', 'WAITING')",
+                params![trial_id, state, complete],
+            )?;
+            if n == 0 {
+                updatable_state(db, trial_id)?;
+                return Err(StoreError::Unusable(format!(
+                    "trial {trial_id} could not be updated"
+                )));
             }
+            if let Some(values) = values {
+                write_values(db, trial_id, values)?;
+            }
+            write_pending(db, trial_id, pending)?;
+            Ok(true)
         });
         match &result {
             Ok(true) if state == "RUNNING" => {

@@ -27,12 +27,12 @@ def _random_study(url: str) -> optuna.Study:
     ("write_behind", "commits_per_trial", "statements_per_trial"),
     [
         # The default: one commit to number the trial, one to store params + value + state
-        # together. create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, SELECT, one
-        # INSERT for the 3 params, value, UPDATE, COMMIT; reads: one data_version per
-        # get_all_trials.
-        (True, 2, 11),
+        # together. create: BEGIN, data_version, INSERT, COMMIT; finish: BEGIN, UPDATE (the
+        # check that the trial is unfinished), value, one INSERT for the 3 params, COMMIT;
+        # reads: one data_version per get_all_trials.
+        (True, 2, 10),
         # Write-through: each of the 3 params is its own BEGIN, SELECT, INSERT, COMMIT.
-        (False, 5, 22),
+        (False, 5, 21),
     ],
 )
 def test_statements_and_commits_per_trial_are_fixed(

@@ -49,10 +49,10 @@ THRESHOLDS: Mapping[str, float] = {
     # this machine's noise. TPE: 0.83-1.04 measured, 1.36 once under a burst of load.
     "random_5000.ratio": 2.2,
     "tpe_1000.ratio": 1.5,
-    # Deterministic: 11 statements and 2 commits per trial (create; finish with the buffered
+    # Deterministic: 10 statements and 2 commits per trial (create; finish with the buffered
     # params); a little more in scaled-down runs, where the first sync weighs more, or when
     # the timed flush (once a second) finds a running trial.
-    "random_5000.statements_per_trial": 11.5,
+    "random_5000.statements_per_trial": 10.5,
     "random_5000.commits_per_trial": 2.05,
 }
 """Limits the conformance kit holds this backend to (see the README's benchmark figures)."""
