@@ -10,7 +10,7 @@ import pytest
 
 SWEEP = """
 import datetime, random
-from osk_sqlite._convert import _local, from_db_time
+from osk_sqlite._convert import _local, from_db_time, local_of
 
 times = []
 for year in (2021, 2026):  # every quarter hour of the year, then random instants
@@ -26,6 +26,14 @@ for t in times:
     for text in (t.isoformat(sep=" ", timespec="microseconds"), t.isoformat(sep=" ")):
         got, want = from_db_time(text), _local(datetime.datetime.fromisoformat(text))
         bad += got != want or got.fold != want.fold
+# now(): an instant in microseconds to local time, as seconds then microseconds would give it
+epoch = datetime.datetime(1970, 1, 1)
+for m in [(t - epoch) // datetime.timedelta(microseconds=1) for t in times] + [
+    s * 10**6 + f for s in (0, 1, 2**31 - 1, 2**32 - 1) for f in (0, 1, 499_999, 500_000, 999_999)
+]:
+    got = local_of(m)
+    want = datetime.datetime.fromtimestamp(m // 10**6).replace(microsecond=m % 10**6)
+    bad += got != want or got.fold != want.fold
 print(len(times), bad)
 """
 

@@ -14,7 +14,7 @@ from optuna_storage_kit.toolkit.distributions import json_to_distribution
 if TYPE_CHECKING:
     from osk_sqlite._native import _TrialRow
 
-__all__ = ["from_db_time", "now", "to_db_time", "trial_from_row"]
+__all__ = ["from_db_time", "local_of", "now", "to_db_time", "trial_from_row"]
 
 _UTC = datetime.timezone.utc
 
@@ -25,8 +25,17 @@ def now() -> tuple[int, datetime.datetime]:
     The core stores the first as naive UTC text; the second is what RDBStorage returns for it.
     """
     micros = time.time_ns() // 1000
-    local = datetime.datetime.fromtimestamp(micros // 1_000_000)
-    return micros, local.replace(microsecond=micros % 1_000_000)
+    return micros, local_of(micros)
+
+
+def local_of(micros: int) -> datetime.datetime:
+    """Microseconds since the epoch -> naive local datetime, exactly.
+
+    ``micros / 1e6`` is within 0.24 us of the exact instant until 2106 (a double's spacing
+    there is 0.48 us), and ``fromtimestamp`` rounds to the nearest microsecond: the exact one.
+    A third of the cost of converting the seconds and then replacing the microseconds.
+    """
+    return datetime.datetime.fromtimestamp(micros / 1e6)
 
 
 def _local(utc: datetime.datetime) -> datetime.datetime:
