@@ -109,3 +109,26 @@ def test_values_encode_as_rdbstorage_stores_them(
 def test_nan_is_an_intermediate_value_only_type() -> None:
     assert rdb_schema.encode_intermediate(math.nan) == (None, "NAN")
     assert math.isnan(rdb_schema.decode_value(None, "NAN"))
+
+
+
+def _dev_of_installed() -> str:
+    import optuna
+    from packaging.version import Version
+
+    return f"{Version(optuna.__version__).base_version}.dev0"
+
+
+@pytest.mark.parametrize(
+    ("stored", "later"),
+    [
+        ("99.0.0", True),
+        (_dev_of_installed(), False),  # a pre-release of the installed release is older
+        ("0.9", False),
+        ("not a version", False),
+        (None, False),
+    ],
+)
+def test_only_a_later_optuna_release_is_newer(stored: str | None, later: bool) -> None:
+    found = Versions(rdb_schema.schema_version(), rdb_schema.alembic_head(), stored)
+    assert found.is_newer() is later

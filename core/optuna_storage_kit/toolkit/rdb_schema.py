@@ -27,6 +27,7 @@ import math
 import os
 
 import optuna
+from packaging.version import InvalidVersion, Version
 
 __all__ = [
     "Versions",
@@ -131,7 +132,7 @@ class Versions:
         return (
             (self.schema_version or 0) > schema_version()
             or (self.alembic is not None and self.alembic not in known)
-            or _version_key(self.library_version or "0") > _version_key(optuna.__version__)
+            or _is_later(self.library_version, optuna.__version__)
         )
 
     def describe(self) -> str:
@@ -174,12 +175,15 @@ def check(found: Versions, *, store: str, upgrade_url: str) -> str | None:
     )
 
 
-def _version_key(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.lstrip("v").split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+def _is_later(stored: str | None, installed: str) -> bool:
+    """Whether Optuna ``stored`` is a later release than ``installed`` (PEP 440: ``5.1.0.dev0``
+    comes before ``5.1.0``); a version that does not parse is never later."""
+    if stored is None:
+        return False
+    try:
+        return Version(stored) > Version(installed)
+    except InvalidVersion:
+        return False
 
 
 def encode_value(value: float) -> tuple[float | None, str]:
