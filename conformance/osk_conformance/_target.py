@@ -21,11 +21,9 @@ from typing import Any
 from optuna.storages import BaseStorage
 
 import optuna_storage_kit as osk
+from optuna_storage_kit.tools.locations import REFERENCE_URL
 
 __all__ = ["REFERENCE_URL", "Target", "factory_from_url", "load_factory", "open_spec"]
-
-REFERENCE_URL = "optuna+memory://"
-"""The reference backend every candidate is compared with."""
 
 Factory = Callable[..., BaseStorage]
 

@@ -111,7 +111,6 @@ def test_nan_is_an_intermediate_value_only_type() -> None:
     assert math.isnan(rdb_schema.decode_value(None, "NAN"))
 
 
-
 def _dev_of_installed() -> str:
     import optuna
     from packaging.version import Version

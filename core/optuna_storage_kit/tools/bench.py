@@ -41,6 +41,7 @@ from optuna.storages import BaseStorage
 import optuna_storage_kit as osk
 from optuna_storage_kit.toolkit import workloads
 from optuna_storage_kit.tools.locations import (
+    REFERENCE_URL,
     Location,
     classify,
     file_backends,
@@ -59,7 +60,6 @@ __all__ = [
     "run",
 ]
 
-REFERENCE_URL = "optuna+memory://"
 WORKLOADS = ("random", "tpe", "get_all_trials")
 _PARALLEL = ("random", "tpe")
 

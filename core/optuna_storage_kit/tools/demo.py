@@ -20,6 +20,7 @@ from rich.table import Table
 import optuna_storage_kit as osk
 from optuna_storage_kit.toolkit import workloads
 from optuna_storage_kit.tools.locations import (
+    REFERENCE_URL,
     Location,
     classify,
     file_backends,
@@ -29,8 +30,6 @@ from optuna_storage_kit.tools.locations import (
 from optuna_storage_kit.tools.output import Progress
 
 __all__ = ["DemoResult", "default_url", "print_results", "run"]
-
-REFERENCE_URL = "optuna+memory://"
 
 
 @dataclasses.dataclass(frozen=True)

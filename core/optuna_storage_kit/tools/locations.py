@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOURNAL_SUFFIXES",
+    "REFERENCE_URL",
     "Location",
     "classify",
     "driver_url",
@@ -41,6 +42,9 @@ __all__ = [
     "open_kit",
     "open_source",
 ]
+
+REFERENCE_URL = "optuna+memory://"
+"""The in-memory reference backend, which benchmarks and certificates measure against."""
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
