@@ -11,11 +11,13 @@ from datetime import datetime, timedelta, timezone
 
 import optuna
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from optuna.study._study_direction import StudyDirection
 
 import optuna_storage_kit as osk
 from osk_journal import JournalCorruptError
-from osk_journal._format import loads
+from osk_journal._format import encode, loads
 from osk_journal._state import _local_offset, parse_datetime
 
 # Values that json.loads reads and orjson does not read the same way (or at all).
@@ -28,6 +30,8 @@ TRICKY = {
     "inf": float("inf"),
     "lone_surrogate": "\ud800",
     "digits_in_text": "1234567890123456789012345",
+    "tiny_float": 7.023685434278892e-07,  # json writes e-07, orjson e-7
+    "non_ascii": "ünïcödé 研究 🧪",  # json escapes it, orjson writes UTF-8
 }
 
 
@@ -131,3 +135,42 @@ def test_times_read_as_optuna_reads_them(zone: str, monkeypatch: pytest.MonkeyPa
         monkeypatch.undo()
         time.tzset()
         _local_offset.cache_clear()
+
+
+def _as_json_reads(line: bytes) -> str:
+    """What Optuna's reader makes of a line, written back canonically (NaN, int/float kept)."""
+    return json.dumps(json.loads(line))
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_encode_writes_what_json_reads_back_as_the_value(name: str) -> None:
+    value = TRICKY[name]
+    op = {
+        "op_code": 2,
+        "worker_id": "w",
+        "study_id": 0,
+        "user_attr": {name: [value, {"v": value}]},
+    }
+    line = encode(op)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    reference = json.dumps(op, separators=(",", ":")).encode() + b"\n"
+    assert _as_json_reads(line) == _as_json_reads(reference)
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), _JSON, max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_encode_agrees_with_json_on_any_record(fields: dict[str, object]) -> None:
+    op = {"op_code": 2, "worker_id": "w", **fields}
+    reference = json.dumps(op, separators=(",", ":")).encode() + b"\n"
+    assert _as_json_reads(encode(op)) == _as_json_reads(reference)
