@@ -9,7 +9,6 @@ since the last read (usually nothing), check the record against that state, and 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 from optuna_storage_kit.errors import StorageKitError
 from optuna_storage_kit.toolkit import lifecycle
+from optuna_storage_kit.toolkit.trials import gc_paused
 from osk_journal._errors import (
     JournalCorruptError,
     JournalTruncatedError,
@@ -29,10 +29,17 @@ from osk_journal._errors import (
 )
 from osk_journal._files import open_file, release_later
 from osk_journal._flusher import Flusher
-from osk_journal._format import encode, line_offset, parse_lines, pieces, split_complete
+from osk_journal._format import (
+    encode,
+    line_offset,
+    loads,
+    parse_lines,
+    pieces,
+    split_complete,
+)
 from osk_journal._lock import make_lock
 from osk_journal._snapshot import load_snapshot, save_snapshot
-from osk_journal._state import JournalState, paused_gc
+from osk_journal._state import JournalState
 
 __all__ = ["FSYNC_POLICIES", "Journal"]
 
@@ -120,7 +127,7 @@ class Journal:
         )
 
     def _load(self) -> None:
-        with paused_gc():
+        with gc_paused():
             self._load_state()
             if self.snapshot_every and self.replayed_at_open >= self.snapshot_every:
                 self._try_snapshot()
@@ -286,7 +293,7 @@ class Journal:
             )
         self._check_synced()
         line = encode(op)
-        mine = op if plain else json.loads(line)
+        mine = op if plain else loads(line)  # as every reader will decode it
         with self.mutex:
             self.check_fork()
             if os.fstat(self.fd).st_size != self.state.offset:
@@ -396,7 +403,7 @@ class Journal:
     def _reload(self, upto: int | None = None) -> None:
         """Rebuild the state from the snapshot and the file, up to byte ``upto`` (a line end)."""
         size = os.fstat(self.fd).st_size if upto is None else upto
-        with paused_gc():
+        with gc_paused():
             self.state = load_snapshot(self.path, self.fd, size) or JournalState()
             self._catch_up(size)
 

@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from optuna.storages.journal._storage import JournalOperation as Op
 
 from optuna_storage_kit.toolkit.trials import FINISHED_VALUES as FINISHED
+from optuna_storage_kit.toolkit.trials import gc_paused
 from osk_journal._format import loads
 from osk_journal._records import STUDY_OPS, TRIAL_OPS, problem
-from osk_journal._state import JournalState, paused_gc
+from osk_journal._state import JournalState
 
 __all__ = ["Conflict", "Salvage", "Skipped", "analyze"]
 
@@ -113,7 +114,7 @@ def analyze(fd: int, *, stop_at_first_bad: bool = False) -> Salvage:
     """
     size = os.fstat(fd).st_size
     salvage = Salvage(size=size, state=JournalState())
-    with paused_gc():
+    with gc_paused():
         offset = 0
         for line in _lines(fd, size):
             if not line.endswith(b"\n"):

@@ -12,10 +12,8 @@ asked for and cached until the trial changes, so replay does no datetime or dist
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit.toolkit.distributions import json_to_distribution as parse_distribution
 from optuna_storage_kit.toolkit.trials import FINISHED_VALUES as FINISHED
+from optuna_storage_kit.toolkit.trials import gc_paused
 
 __all__ = ["JournalState", "StudyRec", "TrialRec"]
 
@@ -33,20 +32,6 @@ NOT_FOUND = "Record does not exist."
 RUNNING = TrialState.RUNNING.value
 _STATES = tuple(TrialState)
 _STATE_VALUES = frozenset(s.value for s in TrialState)
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many objects that hold no cycles:
-    otherwise it runs again and again over everything already built (about half the time of
-    replaying a long journal)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def parse_datetime(text: str | None) -> datetime | None:
@@ -379,7 +364,7 @@ class JournalState:
         else:
             ids = study.trial_ids
         if len(ids) > 1000:
-            with paused_gc():
+            with gc_paused():
                 return self._collect(ids, states)
         return self._collect(ids, states)
 
