@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_storage_kit.toolkit.distributions import json_to_distribution as parse_distribution
 from optuna_storage_kit.toolkit.trials import FINISHED_VALUES as FINISHED
-from optuna_storage_kit.toolkit.trials import gc_paused
+from optuna_storage_kit.toolkit.trials import gc_paused, replaced
 
 __all__ = ["JournalState", "StudyRec", "TrialRec"]
 
@@ -288,7 +288,11 @@ class JournalState:
         trial.params[name] = value
         trial.dists[name] = text
         self._note_param(study, trial, name, text)
-        trial.frozen = None
+        if trial.frozen is not None:
+            frozen = trial.frozen = replaced(trial.frozen)
+            dist = parse_distribution(text)
+            frozen._params = {**frozen._params, name: dist.to_external_repr(value)}
+            frozen._distributions = {**frozen._distributions, name: dist}
 
     def _set_trial_state_values(self, op: dict[str, Any], mine: bool) -> bool:
         trial = self._updatable(op["trial_id"], mine)
@@ -307,26 +311,42 @@ class JournalState:
         trial.state = state
         if op["values"] is not None:
             trial.values = list(op["values"])
-        trial.frozen = None
+        if trial.frozen is not None:
+            frozen = trial.frozen = replaced(trial.frozen)
+            frozen.state = _STATES[state]
+            frozen.datetime_start = parse_datetime(trial.start)
+            frozen.datetime_complete = parse_datetime(trial.complete)
+            if op["values"] is not None:
+                frozen.values = trial.values  # FrozenTrial copies it
         return True
 
     def _set_trial_intermediate_value(self, op: dict[str, Any], mine: bool) -> None:
         trial = self._updatable(op["trial_id"], mine)
         if trial is not None:
-            trial.inter[int(op["step"])] = op["intermediate_value"]
-            trial.frozen = None
+            step = int(op["step"])
+            trial.inter[step] = op["intermediate_value"]
+            if trial.frozen is not None:
+                frozen = trial.frozen = replaced(trial.frozen)
+                frozen.intermediate_values = {
+                    **frozen.intermediate_values,
+                    step: op["intermediate_value"],
+                }
 
     def _set_trial_user_attr(self, op: dict[str, Any], mine: bool) -> None:
         trial = self._updatable(op["trial_id"], mine)
         if trial is not None:
             trial.user.update(op["user_attr"])
-            trial.frozen = None
+            if trial.frozen is not None:
+                frozen = trial.frozen = replaced(trial.frozen)
+                frozen._user_attrs = {**frozen._user_attrs, **op["user_attr"]}
 
     def _set_trial_system_attr(self, op: dict[str, Any], mine: bool) -> None:
         trial = self._updatable(op["trial_id"], mine)
         if trial is not None:
             trial.system.update(op["system_attr"])
-            trial.frozen = None
+            if trial.frozen is not None:
+                frozen = trial.frozen = replaced(trial.frozen)
+                frozen._system_attrs = {**frozen._system_attrs, **op["system_attr"]}
 
     # -- reading -------------------------------------------------------------------------------
     def study(self, study_id: int) -> StudyRec:

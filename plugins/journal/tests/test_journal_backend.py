@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import shutil
@@ -10,6 +11,7 @@ import types
 
 import optuna
 import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import TrialState
 
@@ -196,3 +198,39 @@ def test_former_fsync_name_still_sets_the_sync_level(
         assert storage.inner._journal.fsync_policy == "commit"
     finally:
         storage.inner.close()
+
+
+def test_a_cached_trial_is_replaced_on_write_and_matches_a_fresh_read(
+    journal_path: str, helpers: types.ModuleType
+) -> None:
+    """The record ``get_trial`` hands out is replaced, not rebuilt, by each write (copy on
+    write): after every kind of write it equals what a fresh reader of the file builds, and a
+    record handed out earlier does not change."""
+    storage = osk.open_storage(helpers.url(journal_path))
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE])
+    trial_id = storage.create_new_trial(study_id)
+    dist = FloatDistribution(0.0, 1.0)
+    writes = [
+        lambda: storage.set_trial_param(trial_id, "x", 0.25, dist),
+        lambda: storage.set_trial_param(trial_id, "y", 0.5, CategoricalDistribution([0.5, 1])),
+        lambda: storage.set_trial_param(trial_id, "x", 0.75, dist),
+        lambda: storage.set_trial_intermediate_value(trial_id, 3, 1.5),
+        lambda: storage.set_trial_intermediate_value(trial_id, 1, float("nan")),
+        lambda: storage.set_trial_user_attr(trial_id, "u", {"nested": [1, 2]}),
+        lambda: storage.set_trial_system_attr(trial_id, "s", "text"),
+        lambda: storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [2.0]),
+    ]
+    for write in writes:
+        before = storage.get_trial(trial_id)
+        kept = copy.deepcopy(before)
+        write()
+        after = storage.get_trial(trial_id)
+        fresh = osk.open_storage(helpers.url(journal_path)).get_trial(trial_id)
+        assert _comparable(after) == _comparable(fresh)
+        assert _comparable(before) == _comparable(kept)
+    assert after.params == {"x": 0.75, "y": 0.5} and after.values == [2.0]
+    assert after.state == TrialState.COMPLETE and after.datetime_complete is not None
+
+
+def _comparable(trial: optuna.trial.FrozenTrial) -> str:
+    return repr(sorted((k, repr(v)) for k, v in trial.__dict__.items()))
