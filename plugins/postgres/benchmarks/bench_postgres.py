@@ -6,7 +6,8 @@ Everything runs in one process run on one server, so the ratios compare like wit
     uv run pytest -o python_files='bench_*.py' plugins/postgres/benchmarks  # pytest-benchmark
 
 Environment: ``OSK_TEST_POSTGRES_URL`` (server), ``OSK_BENCH_TRIALS`` (default 2000),
-``OSK_BENCH_PROCESSES`` (default 32), ``OSK_BENCH_PROCESS_TRIALS`` (trials per process, 10).
+``OSK_BENCH_PROCESSES`` (default 32), ``OSK_BENCH_PROCESS_TRIALS`` (trials per process, 60: with
+10, the timed window was a fraction of a second and its spread wide).
 Each run creates a fresh database and drops it afterwards.
 """
 
@@ -27,7 +28,7 @@ from osk_postgres.testing import create_database, drop_database, kit_url, server
 
 TRIALS = int(os.environ.get("OSK_BENCH_TRIALS", "2000"))
 PROCESSES = int(os.environ.get("OSK_BENCH_PROCESSES", "32"))
-PROCESS_TRIALS = int(os.environ.get("OSK_BENCH_PROCESS_TRIALS", "10"))
+PROCESS_TRIALS = int(os.environ.get("OSK_BENCH_PROCESS_TRIALS", "60"))
 
 
 @contextmanager
