@@ -18,6 +18,8 @@
   so that the registry's import of a backend's package to read its plugin module stays cheap.
 * :mod:`~optuna_storage_kit.toolkit.rdb_schema`: Optuna's RDB schema for backends that use
   RDBStorage's tables: the version check (alembic head) and the value encodings.
+* :mod:`~optuna_storage_kit.toolkit.breakdown`: for benchmarks, where a trial's time goes,
+  layer by layer (Optuna, the kit, the backend's Python, its compiled core).
 
 Backend authors: see "Toolkit for backend authors" in the docs (docs/reference/toolkit.md).
 """

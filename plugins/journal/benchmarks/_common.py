@@ -38,6 +38,10 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def url(path: str) -> str:
+    return f"optuna+journal:///{path}"
+
+
 def optuna_journal(path: str) -> JournalStorage:
     return JournalStorage(JournalFileBackend(path))
 

@@ -84,12 +84,13 @@ if __name__ == "__main__":
     elif command == "load_all":
         result = load_all(url, study)
     elif command == "breakdown":  # STUDY is unused: the breakdown makes its own
-        from _breakdown import breakdown
+        from optuna_storage_kit.toolkit.breakdown import breakdown
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = lambda: optuna.samplers.RandomSampler(seed=0)  # noqa: E731
-        breakdown(url, sampler, 50, workloads.objective)  # warm imports and caches
-        result = breakdown(url, sampler, int(n), workloads.objective)
+        core = "_native" if url.startswith("optuna+sqlite") else None  # the Rust core
+        breakdown(url, sampler, 50, workloads.objective, core_attribute=core)  # warm up
+        result = breakdown(url, sampler, int(n), workloads.objective, core_attribute=core)
     else:
         raise SystemExit(f"unknown command {command!r}")
     result["pid"] = os.getpid()

@@ -92,7 +92,7 @@ def _fsyncs(tmp_path: Path, n: int) -> dict[str, float] | None:
 
 
 def _breakdown(url: str, n: int) -> dict[str, Any]:
-    """Microseconds per trial by layer (see _breakdown.py), in a process of its own."""
+    """Microseconds per trial by layer (``toolkit.breakdown``), in a process of its own."""
     return _finish(_worker("breakdown", url, "-", n))
 
 
