@@ -378,7 +378,8 @@ def test_an_enqueued_trial_read_before_it_is_popped_is_listed_once(
     osk_storage: BaseStorage,
 ) -> None:
     """A WAITING trial a process has read, then popped, is one RUNNING trial to that process
-    (osk-postgres once kept the WAITING record it had read beside the popped one)."""
+    (osk-postgres once kept the WAITING record it had read beside the popped one), and one
+    WAITING trial again once given back."""
     study = optuna.create_study(storage=osk_storage, study_name=f"osk-{uuid.uuid4().hex}")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     study.enqueue_trial({"x": 0.5})
@@ -394,3 +395,12 @@ def test_an_enqueued_trial_read_before_it_is_popped_is_listed_once(
         (2, TrialState.RUNNING),
     ]
     assert osk_storage.get_n_trials(study._study_id) == 3
+    # Given back (RUNNING -> WAITING): listed once, WAITING (osk-postgres once lost it from its
+    # list: it was no longer its own, nor read again).
+    assert osk_storage.set_trial_state_values(popped._trial_id, TrialState.WAITING)
+    trials = study.get_trials(deepcopy=False)
+    assert [(t.number, t.state) for t in trials] == [
+        (0, TrialState.COMPLETE),
+        (1, TrialState.WAITING),
+        (2, TrialState.RUNNING),
+    ]

@@ -313,8 +313,10 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             if complete is not None:
                 trial.datetime_complete = complete
             self.cache.owned.pop(trial_id, None)  # no longer running: no longer ours
-            if state.is_finished():
-                self.cache.remember_finished(owned.study_id, trial)
+            # Finished: cached for good; WAITING again: another unfinished trial, which the
+            # next read of the study reads again (ids below the read position come back only
+            # from the cache).
+            self.cache.file(self.cache.study(owned.study_id), trial)
         return True
 
     async def set_trial_intermediate_value(
