@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import optuna
 import pytest
 
 from optuna_storage_kit.toolkit import workloads
 from optuna_storage_kit.toolkit.breakdown import breakdown
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
+    """As the benchmarks run: at Optuna's default INFO level, each trial's log line asks the
+    storage for the best trial and the study's system attributes (2 calls more)."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    yield
+    optuna.logging.set_verbosity(level)
 
 
 def _random() -> object:

@@ -288,7 +288,8 @@ impl Db {
         }
     }
 
-    /// `(statements, commits)` executed so far by this connection.
+    /// `(statements, commits)` executed so far by this connection: every statement, and the
+    /// commits of write transactions.
     pub fn counters(&self) -> (u64, u64) {
         (self.statements.get(), self.commits.get())
     }
@@ -389,7 +390,7 @@ impl Db {
         if self.read_only {
             return Err(StoreError::ReadOnly(what.to_string()));
         }
-        let done = self.retry(what, |db| db.transaction("BEGIN IMMEDIATE", &mut f))?;
+        let done = self.retry(what, |db| db.transaction(true, &mut f))?;
         if let Some(c) = &self.checkpointer {
             let n = self.unrequested.get() + 1;
             if n >= checkpoint::EVERY {
@@ -404,15 +405,19 @@ impl Db {
 
     /// Run `f` in a read transaction (one consistent snapshot), retried when locked.
     pub fn read<T>(&self, what: &str, mut f: impl FnMut(&Db) -> Result<T>) -> Result<T> {
-        self.retry(what, |db| db.transaction("BEGIN", &mut f))
+        self.retry(what, |db| db.transaction(false, &mut f))
     }
 
-    fn transaction<T>(&self, begin: &str, f: &mut impl FnMut(&Db) -> Result<T>) -> Result<T> {
-        self.batch(begin)?;
+    /// `f` in a write (`BEGIN IMMEDIATE`) or read (`BEGIN`) transaction; only a write's
+    /// `COMMIT` counts in [`Db::counters`] (a read's writes nothing).
+    fn transaction<T>(&self, write: bool, f: &mut impl FnMut(&Db) -> Result<T>) -> Result<T> {
+        self.batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?;
         match f(self) {
             Ok(value) => match self.batch("COMMIT") {
                 Ok(()) => {
-                    self.commits.set(self.commits.get() + 1);
+                    if write {
+                        self.commits.set(self.commits.get() + 1);
+                    }
                     Ok(value)
                 }
                 Err(err) => {

@@ -29,12 +29,11 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 
 pub use db::Sync as Synchronous;
 pub use error::StoreError;
-pub use store::{Pending, Store, Versions};
+pub use store::{Attrs, Pending, Store, Versions};
 pub use sync::{TrialRecord, TrialRow};
 pub use trials::{Template, TrialWrite};
 
 type VersionTuple = (i64, String, Option<String>);
-type Attrs = Vec<(String, String)>;
 
 /// The exception classes `_native` defines (made at import: their bases are Python classes).
 struct Classes {

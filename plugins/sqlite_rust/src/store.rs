@@ -44,7 +44,14 @@ pub struct StudyState {
     pub name: Option<String>,
     /// `(number of trials, data_version)` after our last trial creation.
     pub count: Option<(i64, i64)>,
+    /// The study's user (0) and system (1) attributes, with the `data_version` they were read
+    /// at: Optuna asks for the system attributes after every trial (its log line names the
+    /// metrics), and a read transaction costs far more than the `data_version` check.
+    pub attrs: [Option<(i64, Attrs)>; 2],
 }
+
+/// A study's or trial's attributes: `(key, JSON)` in the order they were set.
+pub type Attrs = Vec<(String, String)>;
 
 /// One study as `get_all_studies` returns it.
 pub type StudyRow = (
@@ -227,7 +234,13 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_study_attr(&self, system: bool, study_id: i64, key: &str, json: &str) -> Result<()> {
+    pub fn set_study_attr(
+        &mut self,
+        system: bool,
+        study_id: i64,
+        key: &str,
+        json: &str,
+    ) -> Result<()> {
         let table = if system {
             "study_system_attributes"
         } else {
@@ -237,11 +250,15 @@ impl Store {
             "INSERT INTO {table} (study_id, key, value_json) VALUES (?1, ?2, ?3) \
              ON CONFLICT (study_id, key) DO UPDATE SET value_json = excluded.value_json"
         );
-        self.db.write("setting a study attribute", |db| {
+        let result = self.db.write("setting a study attribute", |db| {
             study_exists(db, study_id)?;
             db.exec(&sql, params![study_id, key, json])?;
             Ok(())
-        })
+        });
+        if let Some(state) = self.studies.get_mut(&study_id) {
+            state.attrs = [None, None]; // our own commit leaves data_version as it was
+        }
+        result
     }
 
     pub fn study_id_from_name(&self, name: &str) -> Result<i64> {
@@ -275,11 +292,27 @@ impl Store {
         })
     }
 
-    pub fn study_attrs(&self, system: bool, study_id: i64) -> Result<Vec<(String, String)>> {
-        self.db.read("reading study attributes", |db| {
+    /// A study's user or system attributes, read again only if another connection committed
+    /// since they were last read (`PRAGMA data_version`; our own writes drop the copy).
+    pub fn study_attrs(&mut self, system: bool, study_id: i64) -> Result<Vec<(String, String)>> {
+        let dv = self.db.data_version()?;
+        let kept = self
+            .studies
+            .get(&study_id)
+            .and_then(|s| s.attrs[system as usize].as_ref());
+        if let Some((at, rows)) = kept {
+            if *at == dv {
+                return Ok(rows.clone());
+            }
+        }
+        let rows = self.db.read("reading study attributes", |db| {
             study_exists(db, study_id)?;
             study_attrs(db, system, study_id)
-        })
+        })?;
+        // Labelled with the version read before: a commit in between makes the next call
+        // read again, never the other way round.
+        self.studies.entry(study_id).or_default().attrs[system as usize] = Some((dv, rows.clone()));
+        Ok(rows)
     }
 
     pub fn all_studies(&self) -> Result<Vec<StudyRow>> {

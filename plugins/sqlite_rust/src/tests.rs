@@ -347,6 +347,36 @@ fn a_recreated_study_id_resets_the_cache() {
 }
 
 #[test]
+fn study_attrs_are_read_again_only_after_another_connection_commits() {
+    let t = TempDb::new("attrs");
+    let mut a = t.open();
+    let mut b = t.open();
+    let study = a.create_study("s", &mins()).unwrap();
+    a.set_study_attr(true, study, "k", "1").unwrap();
+    assert_eq!(
+        a.study_attrs(true, study).unwrap(),
+        vec![("k".into(), "1".into())]
+    );
+    let before = a.counters();
+    assert_eq!(a.study_attrs(true, study).unwrap().len(), 1);
+    assert_eq!(a.counters().0 - before.0, 1, "kept: one data_version check");
+    assert_eq!(a.counters().1, before.1, "a read commits nothing");
+    a.set_study_attr(true, study, "k", "2").unwrap(); // our own write: the copy is dropped
+    assert_eq!(
+        a.study_attrs(true, study).unwrap(),
+        vec![("k".into(), "2".into())]
+    );
+    b.set_study_attr(true, study, "m", "3").unwrap(); // another connection's
+    assert_eq!(a.study_attrs(true, study).unwrap().len(), 2);
+    assert!(a.study_attrs(false, study).unwrap().is_empty());
+    b.delete_study(study).unwrap();
+    assert!(matches!(
+        a.study_attrs(true, study),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
 fn locked_database_waits_then_reports_clearly() {
     let t = TempDb::new("locked");
     let s = t.open();

@@ -51,6 +51,28 @@ def test_statements_and_commits_per_trial_are_fixed(
     assert after["statements"] - before["statements"] == 100 * statements_per_trial
 
 
+def test_optunas_default_log_level_costs_two_statements_more_and_no_commit(url: str) -> None:
+    # At Optuna's default level (INFO) each trial's log line asks for the best trial and the
+    # study's system attributes (the metric names): one data_version check each, the
+    # attributes kept until another connection commits (a read transaction each time before).
+    study = optuna.create_study(
+        storage=osk.open_storage(url, flush_interval=3600),
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.disable_default_handler()
+    try:
+        study.optimize(_objective, n_trials=5)  # warm: the first read of the attributes
+        before = study._storage.osk_counters()  # type: ignore[attr-defined]
+        study.optimize(_objective, n_trials=100)
+        after = study._storage.osk_counters()  # type: ignore[attr-defined]
+    finally:
+        optuna.logging.enable_default_handler()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    assert after["commits"] - before["commits"] == 100 * 2
+    assert after["statements"] - before["statements"] == 100 * 12
+
+
 def test_second_get_all_trials_costs_one_statement(url: str) -> None:
     writer = osk.open_storage(url)
     study_id = writer.create_new_study([optuna.study.StudyDirection.MINIMIZE])
