@@ -133,7 +133,8 @@ class Cache:
             for trial_id in [t for t, o in self.owned.items() if o.study_id == study_id]:
                 del self.owned[trial_id]
 
-    def remember_finished(self, study_id: int, trial: FrozenTrial) -> None:
+    def remember(self, study_id: int, trial: FrozenTrial) -> None:
+        """:meth:`file` a trial of a study, taking the lock."""
         with self.lock:
             self.file(self.study(study_id), trial)
 

@@ -119,7 +119,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             if state == TrialState.RUNNING:
                 self.cache.owned[trial_id] = Owned(study_id, trial)
             elif state.is_finished():
-                self.cache.remember_finished(study_id, trial)
+                self.cache.remember(study_id, trial)
             for name, dist in trial.distributions.items():
                 sc.dists.setdefault(name, dist)
         return trial_id
@@ -316,7 +316,7 @@ class AsyncCore(StudiesMixin, ReadsMixin):
             # Finished: cached for good; WAITING again: another unfinished trial, which the
             # next read of the study reads again (ids below the read position come back only
             # from the cache).
-            self.cache.file(self.cache.study(owned.study_id), trial)
+            self.cache.remember(owned.study_id, trial)
         return True
 
     async def set_trial_intermediate_value(

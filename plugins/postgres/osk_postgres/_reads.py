@@ -43,7 +43,7 @@ class ReadsMixin:
             raise KeyError(f"No trial with trial_id {trial_id} exists.")
         trial = trials[0]
         if trial.state.is_finished():
-            self.cache.remember_finished(study_ids[trial_id], trial)
+            self.cache.remember(study_ids[trial_id], trial)
         return trial
 
     async def get_trial_id_from_study_id_trial_number(
@@ -128,8 +128,6 @@ class ReadsMixin:
                     returned.add(trial._trial_id)
                     if trial._trial_id not in self.cache.owned:
                         self.cache.file(sc, trial)
-                    else:  # ours (claimed since it was read): the owned record is current
-                        sc.others.pop(trial._trial_id, None)
             sc.max_seen = max(sc.max_seen, max(returned, default=0))
             for trial_id in set(unfinished) - returned:
                 sc.others.pop(trial_id, None)
